@@ -1,0 +1,33 @@
+"""jaxtls: GPU-accelerated, differentiable quantum thermodynamics of light-matter transitions.
+
+Public API (flat namespace; code lives in private one-concept modules).
+"""
+
+from ._config import configure_precision as _configure_precision
+
+_configure_precision()
+
+from ._checks import ParameterError as ParameterError
+from ._classical import classical_closed_form as classical_closed_form
+from ._classical import effective_energies_rwa as effective_energies_rwa
+from ._classical import solve_classical as solve_classical
+from ._operators import boson_annihilator as boson_annihilator
+from ._operators import fermion_annihilators as fermion_annihilators
+from ._operators import tensor as tensor
+from ._result import SteadyStateError as SteadyStateError
+from ._result import TransitionResult as TransitionResult
+from ._sector import LindbladStructure as LindbladStructure
+from ._sector import Sector as Sector
+from ._steady import AutoSolver as AutoSolver
+from ._steady import BlockTridiagonalSolver as BlockTridiagonalSolver
+from ._steady import DenseSolver as DenseSolver
+from ._steady import Diagnostics as Diagnostics
+from ._superoperator import boson_bath as boson_bath
+from ._superoperator import dissipator as dissipator
+from ._superoperator import hamiltonian_superop as hamiltonian_superop
+from ._superoperator import lead_dissipator as lead_dissipator
+from ._superoperator import lindbladian as lindbladian
+from ._thermo import bose as bose
+from ._thermo import fermi as fermi
+
+__version__ = "0.1.0"

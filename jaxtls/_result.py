@@ -1,0 +1,110 @@
+"""Result pytrees returned by the model solvers."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import numpy as np
+from jaxtyping import Array
+
+from ._steady import Diagnostics
+
+__all__ = ["TransitionResult", "SteadyStateError"]
+
+
+class SteadyStateError(RuntimeError):
+    """A steady state failed its checks (singular or non-unique Liouvillian, large residual,
+    negative eigenvalue, truncated Fock space). The message says which and how to fix it."""
+
+
+class TransitionResult(eqx.Module):
+    """Steady state of a light-matter transition and its thermodynamic audit.
+
+    Every array field has the broadcast shape of the parameters. Units: hbar = k_B = 1 (one
+    energy unit for energies, rates and temperatures); currents are per unit time, *into* the
+    system from the named reservoir (Eq. 5).
+
+    **Fields:**
+
+    - `rate`: net transition rate R from u to l (A8 / R = 2 Im Y, Sec. III B).
+    - `particle_current`: ``{"u", "l"}`` Ndot_a (Eq. 5); the cavity adds ``"b"`` (photons from
+      the bath).
+    - `energy_current`: ``{"u", "l"}`` Udot_a; the cavity adds ``"b"``.
+    - `power`: P_S absorbed from the classical field (Eq. 6); 0 for the cavity model.
+    - `entropy_production`: ``sum_a Sdot_a`` (Eq. 2), k_B per unit time.
+    - `entropy_flow`: per reservoir ``Sdot_a = (-Udot_a + mu_a Ndot_a)/T_a``.
+    - `effective_energy`: ``{"u", "l"}`` (Eq. 14 / 21), the cavity adds ``"ph"``.
+    - `occupation`: ``{"u", "l"}`` the lead occupations f_a used; the cavity adds ``"b"`` (n_b).
+    - `populations`: ``{"u", "l"}`` (sigma_uu, sigma_ll); the cavity adds ``"ph"`` (<a^+ a>).
+    - `coherence`: sigma_ul = <c_l^+ c_u> (rotating frame for the classical model).
+    - `first_law_residual`: ``sum_a Udot_a + P`` (Eq. 1), zero in an exact steady state.
+    - `effective_energy_residual`: ``max_a |Udot_a - E~_a Ndot_a|`` (Eqs. 11-13 / 21).
+    - `diagnostics`: linear-solve checks (`jaxtls.Diagnostics`).
+    - `fock_tail`: cavity only, population of the highest Fock state ``P(n = n_max)``.
+    - `occupations`, `model`: which prescription and model produced this result.
+    """
+
+    rate: Array
+    particle_current: dict
+    energy_current: dict
+    power: Array
+    entropy_production: Array
+    entropy_flow: dict
+    effective_energy: dict
+    occupation: dict
+    populations: dict
+    coherence: Array
+    first_law_residual: Array
+    effective_energy_residual: Array
+    diagnostics: Diagnostics
+    fock_tail: Array | None = None
+    occupations: str = eqx.field(static=True, default="effective")
+    model: str = eqx.field(static=True, default="")
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(np.shape(self.rate))
+
+    def to_dict(self) -> dict:
+        """Plain Python (floats / nested lists) for JSON; complex numbers as [re, im]."""
+
+        def conv(x):
+            a = np.asarray(x)
+            if np.iscomplexobj(a):
+                return np.stack([a.real, a.imag], axis=-1).tolist()
+            if a.dtype == bool:
+                return a.tolist()
+            return a.astype(float).tolist()
+
+        out = {}
+        for name in (
+            "rate",
+            "particle_current",
+            "energy_current",
+            "power",
+            "entropy_production",
+            "entropy_flow",
+            "effective_energy",
+            "occupation",
+            "populations",
+            "coherence",
+            "first_law_residual",
+            "effective_energy_residual",
+            "fock_tail",
+        ):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            out[name] = {k: conv(w) for k, w in v.items()} if isinstance(v, dict) else conv(v)
+        out["diagnostics"] = {
+            k: conv(getattr(self.diagnostics, k))
+            for k in ("residual", "trace_error", "min_eigenvalue", "ok")
+        }
+        out["occupations"] = self.occupations
+        out["model"] = self.model
+        return out
+
+
+def reshape_result(res: TransitionResult, shape: tuple) -> TransitionResult:
+    """Reshape every array leaf from ``(N, ...)`` to ``shape + (...)``."""
+    return jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), res)
