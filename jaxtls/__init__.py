@@ -11,6 +11,8 @@ from ._checks import ParameterError as ParameterError
 from ._classical import classical_closed_form as classical_closed_form
 from ._classical import effective_energies_rwa as effective_energies_rwa
 from ._classical import solve_classical as solve_classical
+from ._cavity import effective_energies_cavity as effective_energies_cavity
+from ._cavity import solve_cavity as solve_cavity
 from ._operators import boson_annihilator as boson_annihilator
 from ._operators import fermion_annihilators as fermion_annihilators
 from ._operators import tensor as tensor
