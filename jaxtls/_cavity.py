@@ -168,6 +168,7 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int) -> Tra
         fock_tail=pops[:, -1],
         occupations=occupations,
         model="cavity",
+        n_max=n_max,
     )
     return res, pops
 

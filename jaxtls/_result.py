@@ -42,6 +42,7 @@ class TransitionResult(eqx.Module):
     - `diagnostics`: linear-solve checks (`jaxtls.Diagnostics`).
     - `fock_tail`: cavity only, population of the highest Fock state ``P(n = n_max)``.
     - `occupations`, `model`: which prescription and model produced this result.
+    - `n_max`: cavity only, the photon cutoff used (useful with ``n_max="auto"``).
     """
 
     rate: Array
@@ -60,6 +61,7 @@ class TransitionResult(eqx.Module):
     fock_tail: Array | None = None
     occupations: str = eqx.field(static=True, default="effective")
     model: str = eqx.field(static=True, default="")
+    n_max: int | None = eqx.field(static=True, default=None)
 
     @property
     def shape(self) -> tuple:
@@ -102,6 +104,8 @@ class TransitionResult(eqx.Module):
         }
         out["occupations"] = self.occupations
         out["model"] = self.model
+        if self.n_max is not None:
+            out["n_max"] = self.n_max
         return out
 
 
