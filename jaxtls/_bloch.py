@@ -162,7 +162,8 @@ def _quadrature(p, variant, distribution, panels, order):
     e_max = jnp.maximum(jnp.max(steps, axis=0), 0.0) + _TAIL * p["T"]
     x, w = _gauss_legendre(order)
 
-    def integrate(n):
+    def panel_integrals(n):
+        """Gauss-Legendre integral of each of ``n`` equal panels, and of ``|integrand|``."""
         h = e_max / n  # (N,)
         left = jnp.arange(n)[None, :] * h[:, None]  # (N, n)
         nodes = left[..., None] + 0.5 * h[:, None, None] * (x + 1.0)  # (N, n, order)
@@ -173,16 +174,20 @@ def _quadrature(p, variant, distribution, panels, order):
             mu_u=p["mu_u"][:, None, None], mu_l=p["mu_l"][:, None, None], T=p["T"][:, None, None],
             variant=variant, distribution=distribution,
         )  # fmt: skip
-        return jnp.sum(integrand * weights, axis=(1, 2)), jnp.sum(jnp.abs(integrand) * weights, axis=(1, 2))
+        return jnp.sum(integrand * weights, axis=2), jnp.sum(jnp.abs(integrand) * weights, axis=(1, 2))
 
-    (coarse, _), (fine, magnitude) = integrate(panels), integrate(2 * panels)
+    coarse, _ = panel_integrals(panels)  # (N, panels)
+    fine, magnitude = panel_integrals(2 * panels)  # (N, 2 panels)
+    fine = fine.reshape(fine.shape[0], panels, 2).sum(axis=2)
+    # local error estimates summed in absolute value (no accidental cancellation between panels)
+    local = jnp.sum(jnp.abs(fine - coarse), axis=1)
     rounding = 64 * jnp.finfo(jnp.float64).eps * magnitude
     # neglected tail int_{E_max}^inf: every occupation is below its Boltzmann tail there
     lor = _lorentzian(delta, p["gamma_u"] + p["gamma_l"])
     tail = sum(
         jnp.abs(c) * p["T"] * jnp.exp(-(e_max + s - mus[sub]) / p["T"]) for c, sub, s in terms
     )
-    return fine, jnp.abs(fine - coarse) + lor * tail + rounding
+    return jnp.sum(fine, axis=1), local + lor * tail + rounding
 
 
 def bloch_gain(

@@ -1086,12 +1086,12 @@ def scan(
             in_store = set(sink.group.array_keys())
             stored_vars = [k for k in [*outputs, check_name] if k in in_store]
 
-        def chunk_fn(params):
+        def _jaxtls_scan_chunk(params):
             traces[0] += 1
             outs = call(params)
             return {k: outs[k] for k in stored_vars}
 
-        jitted = jax.jit(chunk_fn, in_shardings=sharding, out_shardings=sharding)
+        jitted = jax.jit(_jaxtls_scan_chunk, in_shardings=sharding, out_shardings=sharding)
         def points(c):
             return math.prod(s.stop - s.start for s in layout.region(c))
 

@@ -1,0 +1,185 @@
+"""Figures from scan stores: 1-D curves and 2-D maps (matplotlib, Agg canvas: no display needed).
+
+``jaxtls plot STORE --output rate --out fig.png`` calls `plot_store`. Works on unfinished stores
+(points not computed yet are NaN and show as gaps), so a long scan can be looked at while it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_store", "parse_sel"]
+
+MAX_CURVES = 12  # a 2-D output with one short dimension is drawn as curves, one per value
+
+
+def parse_sel(sel) -> dict:
+    """``None``, a mapping, or strings ``"name=value"`` (as given on the command line) -> dict.
+
+    Values are parsed as numbers when they look like numbers.
+    """
+    if sel is None:
+        return {}
+    if isinstance(sel, Mapping):
+        return dict(sel)
+    if isinstance(sel, str):
+        sel = [s for s in sel.replace(",", " ").split() if s]
+    out = {}
+    for item in sel:
+        if "=" not in item:
+            raise ValueError(f"selection {item!r} must look like name=value")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            out[k.strip()] = v.strip()
+    return out
+
+
+_SHORT_UNITS = {  # long unit strings of the store -> axis-label units (hbar = k_B = 1 in the title)
+    "energy units, hbar = k_B = 1": "energy",
+    "per unit time (energy units, hbar = k_B = 1)": "1/time",
+    "energy per unit time (energy units squared, hbar = k_B = 1)": "energy/time",
+    "k_B per unit time": "k_B/time",
+    "dimensionless": None,
+}
+
+
+def _label(var) -> str:
+    units = var.attrs.get("units")
+    units = _SHORT_UNITS.get(units, units)
+    return f"{var.name} [{units}]" if units else str(var.name)
+
+
+def _select(da, sel: dict):
+    for key, value in sel.items():
+        if key in da.dims:
+            coord = da[key]
+            if np.issubdtype(coord.dtype, np.number) and not isinstance(value, str):
+                da = da.isel({key: int(np.nanargmin(np.abs(coord.values - value)))})
+            else:
+                da = da.sel({key: value})
+        elif key in da.coords and da[key].ndim == 1:  # a parameter of a zipped axis
+            dim = da[key].dims[0]
+            da = da.isel({dim: int(np.nanargmin(np.abs(da[key].values - float(value))))})
+        else:
+            raise ValueError(f"cannot select {key!r}: the output's dimensions are {list(da.dims)}")
+    return da
+
+
+def _axis_coord(da, name):
+    """Coordinate to draw along: a dimension or a 1-D (zipped-axis) coordinate; -> (dim, coord)."""
+    if name in da.dims:
+        return name, da[name]
+    if name in da.coords and da[name].ndim == 1:
+        return da[name].dims[0], da[name]
+    raise ValueError(f"{name!r} is not a dimension or 1-D coordinate of the output (dims {list(da.dims)})")
+
+
+def _scale(ax_set, coord):
+    values = np.asarray(coord.values, float)
+    if coord.attrs.get("spacing") == "log" and np.all(values > 0):
+        ax_set("log")
+
+
+def plot_store(store_path, output: str, out_file, x: str | None = None, y: str | None = None, sel=None,
+               *, title: str | None = None, dpi: int = 150) -> Path:  # fmt: skip
+    """Draw one output of a scan store to an image (PNG, PDF, SVG: from the file suffix).
+
+    **Arguments:**
+
+    - `store_path`: the scan's Zarr store.
+    - `output`: a data variable of the store (``"rate"``, ``"particle_current.u"``, ...).
+    - `out_file`: where to write the figure.
+    - `x`, `y`: dimensions (or zipped-axis coordinates) to draw along. One dimension left:
+      a curve against it. Two left: a map (`x` horizontal, `y` vertical) -- or, when `y` is not
+      given and one dimension has at most 12 values, one curve per value of it against the
+      other. Defaults: the longest dimension as `x`, the other as `y`.
+    - `sel`: reduce the other dimensions: ``{"omega_cav": 1.0}`` or ``["omega_cav=1.0"]``
+      (nearest value).
+    - `title`, `dpi`: figure title (default: model and selection) and resolution.
+
+    **Returns:** the path written.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from ._store import open_store
+
+    ds = open_store(store_path)
+    if output not in ds.data_vars:
+        raise ValueError(f"{output!r} is not in the store; outputs: {', '.join(ds.data_vars)}")
+    sel = parse_sel(sel)
+    da = _select(ds[output], sel).load()
+    if np.iscomplexobj(da.values):
+        da = np.abs(da).assign_attrs(da.attrs).rename(f"|{output}|")
+    if da.dtype == bool:
+        da = da.astype(float).assign_attrs(da.attrs)
+    dims = list(da.dims)
+    if not dims:
+        raise ValueError(f"nothing left to plot after sel={sel}: {output} = {float(da.values):g}")
+    if len(dims) > 2:
+        raise ValueError(
+            f"{output!r} has dimensions {dims}; reduce it to one or two with sel (e.g. "
+            f"sel={{{dims[0]!r}: {float(da[dims[0]].values[0]):g}}}) "
+        )
+    xdim, xcoord = _axis_coord(da, x) if x else (None, None)
+    ydim, ycoord = _axis_coord(da, y) if y else (None, None)
+    if len(dims) == 1:
+        if ydim is not None:
+            raise ValueError(f"{output!r} has one dimension left ({dims[0]}); give x only")
+        if xdim is None:
+            xdim, xcoord = dims[0], da[dims[0]]
+        mode = "curve"
+    else:
+        if xdim is None and ydim is None:
+            xdim = max(dims, key=lambda d: da.sizes[d])
+            ydim = next(d for d in dims if d != xdim)
+            mode = "curves" if da.sizes[ydim] <= MAX_CURVES else "map"
+        elif ydim is None:
+            ydim = next(d for d in dims if d != xdim)
+            mode = "curves" if da.sizes[ydim] <= MAX_CURVES else "map"
+        else:
+            if xdim is None:
+                xdim = next(d for d in dims if d != ydim)
+            mode = "map"
+        if xdim == ydim:
+            raise ValueError(f"x and y must be different dimensions, both are {xdim!r}")
+        xcoord = xcoord if xcoord is not None else da[xdim]
+        ycoord = ycoord if ycoord is not None else da[ydim]
+
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if mode == "curve":
+        ax.plot(xcoord.values, da.values, marker="." if da.size <= 60 else None)
+        ax.set_ylabel(_label(da))
+    elif mode == "curves":
+        for i in range(da.sizes[ydim]):
+            line = da.isel({ydim: i})
+            yval = ycoord.values[i]
+            ax.plot(xcoord.values, line.values, label=f"{ycoord.name} = {yval:.4g}")
+        ax.legend(fontsize="small")
+        ax.set_ylabel(_label(da))
+    else:
+        z = da.transpose(ydim, xdim).values
+        mesh = ax.pcolormesh(xcoord.values, ycoord.values, z, shading="nearest")
+        fig.colorbar(mesh, ax=ax, label=_label(da))
+        ax.set_ylabel(_label(ycoord))
+        _scale(ax.set_yscale, ycoord)
+    ax.set_xlabel(_label(xcoord))
+    _scale(ax.set_xscale, xcoord)
+    if title is None:
+        what = ds[output].attrs.get("long_name", output)
+        title = f"{ds.attrs.get('model', '')}: {what}"
+        if sel:
+            title += " (" + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in sel.items()) + ")"
+    ax.set_title(title, fontsize="medium")
+    fig.text(0.995, 0.005, "hbar = k_B = 1", ha="right", va="bottom", fontsize="x-small", color="0.4")
+    out_file = Path(out_file)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_file, dpi=dpi)
+    return out_file

@@ -1,0 +1,430 @@
+"""Self-consistent effective energies of driven fermionic systems (paper Appendix C).
+
+The occupation of lead ``a`` is evaluated at the effective energy of the particles it exchanges
+(Eq. 16), ``f_a = fermi(E~_a, mu_a, T_a)``, with ``E~_a = Udot_a^av / Ndot_a^av`` (C3) from the
+periodic steady state that these very occupations produce. The fixed point is found in the
+energies ``E~`` as the root of
+
+    r(E~) = E~(f = fermi(E~, mu, T)) - E~,
+
+with `optimistix.root_find` (Newton by default, starting from the bare level energies), and is
+differentiated implicitly (`optimistix.ImplicitAdjoint`: the implicit function theorem at the
+solution, never through the iterations). At the fixed point the period-averaged entropy
+production is non-negative (Spohn's inequality, Appendix C).
+
+**Zero particle current.** ``E~_a = Udot_a / Ndot_a`` is 0/0 where the lead is in equilibrium
+with the system (``Ndot_a = 0``), e.g. the RWA two-level system with ``f_u = f_l``. Both
+currents are smooth functions of ``f_a`` (the steady state depends on ``f_a`` through the
+Liouvillian, which is affine in it). Where both vanish at ``f_a = f*``,
+``U(f_a) = A d + A_2 d^2 + ...`` and ``N(f_a) = B d + B_2 d^2 + ...`` with ``d = f_a - f*``, so
+``U/N -> A/B``. Using derivatives along ``f_a`` (primes), the second-order L'Hopital form
+
+    G = (2 U' N' - U'' N) / (2 N'^2 - N'' N)
+
+equals ``(A + A_2 d)/(B + B_2 d) = U/N + O(d^2)`` (with ``d ~ N/N'``) and stays finite at
+``N = 0``, where it reduces to ``U'/N'``. The effective energy is the smooth blend
+
+    E~_a = (U N^3 + s^4 N'^4 G) / (N^4 + s^4 N'^4),
+
+which is ``U/N`` up to a relative ``(s N'/N)^4`` away from the zero (``|d| >> s``) and
+``G`` within ``|d| <~ s`` (error ``O(s^2)`` times the curvature; rounding ``O(eps/s)``).
+The derivatives come from nested `jax.jvp` of the periodic steady state with respect to
+``f_a`` (which reuse the factorisation of the linear system). Default ``s = 1e-4``
+(`zero_current_scale`, in units of the occupation). In the RWA two-level model ``U`` and ``N``
+are exactly proportional, ``G = U/N`` everywhere and the blend is exact. If ``Udot_a`` does not
+vanish with ``Ndot_a`` (heat without particle exchange), the true ``E~_a`` diverges there; the
+blend stays finite and the mismatch is reported as ``effective_energy_residual``.
+
+Units: hbar = k_B = 1.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from jaxtyping import Array
+
+from ._checks import ParameterError, broadcast_parameters, check_parameters, is_concrete
+from ._floquet import (
+    FloquetHarmonics,
+    PeriodicSteadyState,
+    _finalise_diagnostics,
+    describe_periodic_failures,
+    resolve_method,
+)
+from ._result import SteadyStateError, TransitionResult, reshape_result
+from ._steady import Diagnostics
+from ._system import FermionicSystem, Lead, fock_operators
+
+__all__ = [
+    "SelfConsistencyError",
+    "SelfConsistentSteadyState",
+    "effective_energies",
+    "self_consistent_steady_state",
+    "solve_classical_self_consistent",
+]
+
+
+class SelfConsistencyError(RuntimeError):
+    """The self-consistent fixed point (Appendix C) did not converge."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Effective energies with their continuation through Ndot_a = 0
+# ------------------------------------------------------------------------------------------------
+def _currents(system, method, f):
+    st = method.solve(system, f)
+    return st.energy_current, st.particle_current
+
+
+def _regularised_effective_energies(system, method, f, scale):
+    nl = system.num_leads
+
+    def along(v):
+        def first(ff):
+            return jax.jvp(lambda x: _currents(system, method, x), (ff,), (v,))
+
+        (prim, d1), (_, d2) = jax.jvp(first, (f,), (v,))
+        return prim, d1, d2
+
+    prim, d1, d2 = jax.vmap(along)(jnp.eye(nl, dtype=f.dtype))
+    u, n = prim[0][0], prim[1][0]
+    idx = jnp.arange(nl)
+    u1, n1 = d1[0][idx, idx], d1[1][idx, idx]
+    u2, n2 = d2[0][idx, idx], d2[1][idx, idx]
+    g = (2 * u1 * n1 - u2 * n) / (2 * n1**2 - n2 * n)
+    s4n4 = scale**4 * n1**4
+    return (u * n**3 + s4n4 * g) / (n**4 + s4n4)
+
+
+def effective_energies(
+    system: FermionicSystem, *, occupations=None, method=None, zero_current_scale: float = 1e-4
+) -> Array:
+    """Effective energies ``E~_a = Udot_a^av / Ndot_a^av`` (Eq. C3), continued smoothly through
+    ``Ndot_a = 0`` (module docstring).
+
+    **Arguments:**
+
+    - `system`: a `FermionicSystem`.
+    - `occupations`: lead occupations (``None`` / ``"bare"`` or an array ``(n_leads,)``).
+    - `method`: periodic steady-state method (see `jaxtls.periodic_steady_state`).
+    - `zero_current_scale`: the width ``s`` (in occupation units) of the blend.
+
+    **Returns:** ``(n_leads,)`` energies (energy units).
+    """
+    meth = resolve_method(method, system)
+    f = system.resolve_occupations(occupations)
+    return _regularised_effective_energies(system, meth, f, zero_current_scale)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fixed point
+# ------------------------------------------------------------------------------------------------
+def _residual(energies, args):
+    system, method, scale = args
+    f = system.occupations_from_energies(energies)
+    return _regularised_effective_energies(system, method, f, scale) - energies
+
+
+class SelfConsistentSteadyState(eqx.Module):
+    """Periodic steady state at the self-consistent occupations (Appendix C).
+
+    **Fields:**
+
+    - `steady_state`: the `jaxtls.PeriodicSteadyState` at the fixed point (flows, state,
+      diagnostics); its fields are also reachable directly (``energy_current``,
+      ``particle_current``, ``power``, ``entropy_flow``, ``entropy_production``,
+      ``first_law_residual``, ``occupation``, ``populations``).
+    - `effective_energy`: the self-consistent ``E~_a`` (C3), ``(..., n_leads)``.
+    - `fixed_point_residual`: ``max_a |E~_a(f(E~)) - E~_a|``.
+    - `effective_energy_residual`: ``max_a |Udot_a - E~_a Ndot_a|`` (zero at an exact fixed
+      point; see the module docstring for the case ``Udot_a != 0 = Ndot_a``).
+    - `num_steps`: root-finder steps; `converged`: whether the root finder succeeded.
+    """
+
+    steady_state: PeriodicSteadyState
+    effective_energy: Array
+    fixed_point_residual: Array
+    effective_energy_residual: Array
+    num_steps: Array
+    converged: Array
+
+    @property
+    def energy_current(self):
+        return self.steady_state.energy_current
+
+    @property
+    def particle_current(self):
+        return self.steady_state.particle_current
+
+    @property
+    def power(self):
+        return self.steady_state.power
+
+    @property
+    def entropy_flow(self):
+        return self.steady_state.entropy_flow
+
+    @property
+    def entropy_production(self):
+        return self.steady_state.entropy_production
+
+    @property
+    def first_law_residual(self):
+        return self.steady_state.first_law_residual
+
+    @property
+    def occupation(self):
+        return self.steady_state.occupation
+
+    @property
+    def populations(self):
+        return self.steady_state.populations
+
+    @property
+    def lead_names(self):
+        return self.steady_state.lead_names
+
+
+def _default_solver(rtol: float, atol: float):
+    return optx.Newton(rtol=rtol, atol=atol)
+
+
+def _self_consistent_core(system, method, solver, initial, max_steps, scale, tol):
+    y0 = system.bare_energies() if initial is None else jnp.asarray(initial, jnp.float64)
+    sol = optx.root_find(
+        _residual,
+        solver,
+        y0,
+        args=(system, method, scale),
+        max_steps=max_steps,
+        adjoint=optx.ImplicitAdjoint(),
+        throw=False,
+    )
+    energies = sol.value
+    f = system.occupations_from_energies(energies)
+    state = _finalise_diagnostics(method.solve(system, f), tol)
+    fp_res = jnp.max(jnp.abs(_residual(jax.lax.stop_gradient(energies), (system, method, scale))))
+    ee_res = jnp.max(jnp.abs(state.energy_current - energies * state.particle_current))
+    converged = (sol.result == optx.RESULTS.successful) & jnp.isfinite(fp_res)
+    ok = state.diagnostics.ok & converged
+    state = eqx.tree_at(lambda s: s.diagnostics.ok, state, ok)
+    return SelfConsistentSteadyState(
+        steady_state=state,
+        effective_energy=energies,
+        fixed_point_residual=fp_res,
+        effective_energy_residual=ee_res,
+        num_steps=sol.stats["num_steps"],
+        converged=converged,
+    )
+
+
+_self_consistent_jit = eqx.filter_jit(_self_consistent_core)
+
+
+def _not_converged_message(converged, fp_res, steps) -> str:
+    conv = np.asarray(converged).reshape(-1)
+    bad = np.flatnonzero(~conv)
+    res = np.asarray(fp_res).reshape(-1)[bad]
+    return (
+        f"the self-consistent fixed point E~_a = Udot_a/Ndot_a with f_a = fermi(E~_a, mu_a, T_a) "
+        f"(Appendix C) did not converge for {bad.size} of {conv.size} points (first flat index "
+        f"{bad[0]}; remaining |E~(f(E~)) - E~| up to {np.nanmax(res) if np.isfinite(res).any() else float('nan'):.3g} "
+        f"after {int(np.max(np.asarray(steps)))} steps). Try a better `initial` guess (e.g. the "
+        "effective energies of a nearby point), more `max_steps`, or another optimistix root "
+        "finder via `solver=`; pass throw=False to get the flagged result."
+    )
+
+
+def self_consistent_steady_state(
+    system: FermionicSystem,
+    *,
+    method=None,
+    solver=None,
+    initial=None,
+    max_steps: int = 64,
+    zero_current_scale: float = 1e-4,
+    rtol: float = 1e-12,
+    atol: float = 1e-12,
+    tol: float = 1e-8,
+    throw: bool = True,
+) -> SelfConsistentSteadyState:
+    """Periodic steady state with self-consistent lead occupations
+    ``f_a = fermi(E~_a, mu_a, T_a)``, ``E~_a = Udot_a^av / Ndot_a^av`` (Appendix C, Eqs. C1-C3, 16).
+
+    **Arguments:**
+
+    - `system`: a `FermionicSystem` (vmap over a function that builds it for batches).
+    - `method`: periodic steady-state method (``"auto"``, ``"floquet"``, ``"propagator"`` or a
+      `FloquetHarmonics` / `PeriodPropagator` object).
+    - `solver`: an optimistix root finder (default `optimistix.Newton(rtol, atol)`), or a
+      fixed-point solver such as `optimistix.FixedPointIteration` (used through
+      `optimistix.root_find`, which accepts any root finder).
+    - `initial`: initial energies ``(n_leads,)`` (default: bare level energies ``h_aa``).
+    - `max_steps`: iteration budget of the root finder.
+    - `zero_current_scale`: blend width ``s`` for the continuation through ``Ndot_a = 0``.
+    - `rtol`, `atol`: tolerances of the default Newton solver (energy units).
+    - `tol`: tolerance of the steady-state checks (``steady_state.diagnostics``).
+    - `throw`: raise `SelfConsistencyError` if the fixed point did not converge and
+      `jaxtls.SteadyStateError` if the steady state fails its checks (concrete inputs); under
+      `jit`/`vmap` a non-converged fixed point raises at run time via `equinox.error_if`.
+
+    **Returns:** a `SelfConsistentSteadyState`. Gradients with respect to any system parameter
+    (`jax.grad`, `jax.jacfwd`) use the implicit function theorem at the fixed point.
+    """
+    if not isinstance(system, FermionicSystem):
+        raise ParameterError(f"system must be a jaxtls.FermionicSystem, got {type(system).__name__}")
+    meth = resolve_method(method, system)
+    solver = _default_solver(rtol, atol) if solver is None else solver
+    if initial is not None and jnp.shape(initial) != (system.num_leads,):
+        raise ParameterError(f"initial must have shape ({system.num_leads},), got {jnp.shape(initial)}")
+    out = _self_consistent_jit(system, meth, solver, initial, max_steps, zero_current_scale, tol)
+    if throw:
+        if is_concrete(out.converged):
+            if not np.all(np.asarray(out.converged)):
+                raise SelfConsistencyError(
+                    _not_converged_message(out.converged, out.fixed_point_residual, out.num_steps)
+                )
+            msg = describe_periodic_failures(out.steady_state.diagnostics, tol)
+            if msg is not None:
+                raise SteadyStateError(msg)
+        else:
+            out = eqx.tree_at(
+                lambda s: s.effective_energy,
+                out,
+                eqx.error_if(
+                    out.effective_energy,
+                    ~out.converged,
+                    "jaxtls: the self-consistent fixed point (Appendix C) did not converge; pass "
+                    "throw=False to inspect `converged` and `fixed_point_residual`",
+                ),
+            )
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Model A (RWA two-level system) through the general machinery
+# ------------------------------------------------------------------------------------------------
+_RWA_RULES = {
+    "E_u": "real",
+    "E_l": "real",
+    "omega": "positive",
+    "eps": "complex",
+    "gamma_u": "positive",
+    "gamma_l": "positive",
+    "mu_u": "real",
+    "mu_l": "real",
+    "T_u": "positive",
+    "T_l": "positive",
+}
+
+
+def rwa_system(*, E_u, E_l, omega, eps, gamma_u, gamma_l, mu_u, mu_l, T_u, T_l) -> FermionicSystem:
+    """Model A as a `FermionicSystem`: ``H_S(t) = E_u n_u + E_l n_l + eps c_u^+ c_l e^{-i omega t}
+    + h.c.`` (one Fourier component ``H_1 = eps c_u^+ c_l``), leads ``"u"`` on level 0 and
+    ``"l"`` on level 1 (Eq. 8)."""
+    h = jnp.diag(jnp.stack([jnp.asarray(E_u, jnp.float64), jnp.asarray(E_l, jnp.float64)]))
+    drive = jnp.zeros((2, 2), jnp.complex128).at[0, 1].set(eps)
+    return FermionicSystem(
+        h,
+        [Lead(0, mu_u, T_u, gamma_u, name="u"), Lead(1, mu_l, T_l, gamma_l, name="l")],
+        drive={1: drive},
+        omega=omega,
+    )
+
+
+def _rwa_point(p, solver, max_steps, tol):
+    system = rwa_system(**p)
+    # the RWA periodic state has harmonics |n| <= 1 only: n_harm = 2 is exact (tail reported)
+    sc = _self_consistent_core(system, FloquetHarmonics(n_harm=2), solver, None, max_steps, 1e-4, tol)
+    st = sc.steady_state
+    ops = fock_operators(2)
+    cl_dag_cu = ops["hop"][1, 0]  # c_l^+ c_u
+    coherence = jnp.trace(jnp.asarray(cl_dag_cu) @ st.rho_harmonics[3])  # e^{-i omega t} component
+    e = sc.effective_energy
+    s = st.entropy_flow
+    dg = st.diagnostics
+    return TransitionResult(
+        rate=st.particle_current[0],
+        particle_current={"u": st.particle_current[0], "l": st.particle_current[1]},
+        energy_current={"u": st.energy_current[0], "l": st.energy_current[1]},
+        power=st.power,
+        entropy_production=st.entropy_production,
+        entropy_flow={"u": s[0], "l": s[1]},
+        effective_energy={"u": e[0], "l": e[1]},
+        occupation={"u": st.occupation[0], "l": st.occupation[1]},
+        populations={"u": st.populations[0], "l": st.populations[1]},
+        coherence=coherence,
+        first_law_residual=st.first_law_residual,
+        effective_energy_residual=sc.effective_energy_residual,
+        diagnostics=Diagnostics(
+            residual=dg.residual,
+            trace_error=dg.trace_error,
+            min_eigenvalue=dg.min_eigenvalue,
+            ok=dg.ok,
+        ),
+        occupations="self_consistent",
+        model="classical",
+    ), sc.converged, sc.fixed_point_residual, sc.num_steps
+
+
+@eqx.filter_jit
+def _rwa_batch(flat, solver, max_steps, tol):
+    return jax.vmap(lambda p: _rwa_point(p, solver, max_steps, tol))(flat)
+
+
+def solve_classical_self_consistent(
+    *,
+    E_u,
+    E_l,
+    omega,
+    eps,
+    gamma_u,
+    gamma_l,
+    mu_u,
+    mu_l,
+    T_u,
+    T_l,
+    solver=None,
+    throw: bool = True,
+    tol: float = 1e-8,
+    max_steps: int = 64,
+) -> TransitionResult:
+    """Model A (classical field, RWA) with self-consistent occupations (Appendix C), solved by the
+    general machinery: Floquet harmonics of the lab-frame master equation and the fixed point
+    ``f_a = fermi(E~_a, mu_a, T_a)``, ``E~_a = Udot_a^av / Ndot_a^av``.
+
+    In the RWA the fixed point reproduces Eq. (14), ``E~_u = E_u + gamma_u Delta / Gamma``,
+    ``E~_l = E_l - gamma_l Delta / Gamma``, and all flows equal ``occupations="effective"``.
+
+    **Arguments** (hbar = k_B = 1; floats or arrays broadcasting together, result of the
+    broadcast shape): `E_u`, `E_l` level energies; `omega` field frequency (> 0); `eps` field
+    amplitude (real or complex); `gamma_u`, `gamma_l` lead rates (> 0); `mu_u`, `mu_l`, `T_u`,
+    `T_l` lead chemical potentials and temperatures (T > 0); `solver` an optimistix root finder
+    (default Newton, rtol = atol = 1e-12); `throw` raise on non-convergence or failed checks;
+    `tol` tolerance of the checks; `max_steps` root-finder budget.
+
+    **Returns:** a `jaxtls.TransitionResult` with ``occupations="self_consistent"``;
+    ``populations`` and ``coherence`` are the period-averaged populations and the rotating-frame
+    coherence ``<c_l^+ c_u>`` (the ``e^{-i omega t}`` harmonic in the lab frame).
+    """
+    values = dict(
+        E_u=E_u, E_l=E_l, omega=omega, eps=eps, gamma_u=gamma_u, gamma_l=gamma_l,
+        mu_u=mu_u, mu_l=mu_l, T_u=T_u, T_l=T_l,
+    )  # fmt: skip
+    check_parameters(values, _RWA_RULES)
+    flat, shape = broadcast_parameters(values, complex_names=("eps",))
+    solver = _default_solver(1e-12, 1e-12) if solver is None else solver
+    res, converged, fp_res, steps = _rwa_batch(flat, solver, max_steps, tol)
+    if throw and is_concrete(converged):
+        if not np.all(np.asarray(converged)):
+            raise SelfConsistencyError(_not_converged_message(converged, fp_res, steps))
+        from ._steady import describe_failures
+
+        msg = describe_failures(res.diagnostics, tol)
+        if msg is not None:
+            raise SteadyStateError(msg)
+    return reshape_result(res, shape)
