@@ -189,6 +189,9 @@ def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnosti
     groups = re + 1j * im
     if groups.shape[-1] == 1:
         min_eig = jnp.min(groups.real)
+    elif groups.shape[-1] == 2:  # closed form for 2 x 2 Hermitian blocks (no LAPACK call per block)
+        a, d, b = groups[..., 0, 0].real, groups[..., 1, 1].real, groups[..., 0, 1]
+        min_eig = jnp.min(0.5 * (a + d) - jnp.sqrt(0.25 * (a - d) ** 2 + jnp.abs(b) ** 2))
     else:
         min_eig = jnp.min(jnp.linalg.eigvalsh(groups))
     finite = jnp.all(jnp.isfinite(x))
@@ -198,10 +201,12 @@ def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnosti
 
 def solve_batch(ops: SectorOperators, coeffs: Float[Array, "N T"], solver=None, tol=1e-8):
     """Steady states and their `Diagnostics` for a batch of coefficient vectors."""
+    from ._implicit import steady_state_batch  # differentiable (implicit) wrapper
+
     solver = AutoSolver() if solver is None else solver
-    blocks = jax.vmap(assemble, in_axes=(None, 0))(ops, coeffs)
-    x = solver.solve_batch(blocks, ops)
-    diag = jax.vmap(diagnostics, in_axes=(None, 0, 0, None))(ops, blocks, x, tol)
+    x = steady_state_batch(solver, ops, coeffs)
+    blocks = jax.vmap(assemble, in_axes=(None, 0))(ops, jax.lax.stop_gradient(coeffs))
+    diag = jax.vmap(diagnostics, in_axes=(None, 0, 0, None))(ops, blocks, jax.lax.stop_gradient(x), tol)
     return x, diag
 
 

@@ -1,0 +1,114 @@
+"""Implicit differentiation of steady states.
+
+The steady state ``x(c)`` is defined by ``L(c) x = 0`` and ``w . x = 1`` (``w`` the trace row),
+with ``L(c) = sum_t c_t S_t`` linear in the coefficients. Differentiating,
+
+    L dx = -dL x,    w . dx = 0,     dL = sum_t dc_t S_t,
+
+a linear system with the *same* matrix: one extra solve per tangent, never a differentiation
+through the elimination. The right-hand side is consistent (``w^T dL = 0`` because every
+``S_t`` preserves the trace), so a particular solution ``y`` of ``L y = b`` is found by block
+elimination with the redundant row of level 0 replaced by ``trace_0 . y_0 = 0``, and the
+normalisation is restored by ``dx = y - (w . y) x``.
+
+`steady_state_batch` is a `jax.custom_jvp`: forward mode uses the rule directly, reverse mode
+(`jax.grad`) transposes its linear tangent part (the elimination with frozen factors), so a
+gradient costs about one forward solve plus one adjoint solve.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from ._sector import SectorOperators
+from ._steady import apply, assemble
+
+__all__ = ["steady_state_batch", "particular_solve"]
+
+_HP = jax.lax.Precision.HIGHEST
+
+
+def _factor(blocks):
+    """Schur factors from the top: ``S_k`` (k = 1..K-1) and ``G_k`` (k = 0..K-1, level 0 unmodified)."""
+    a, b, c = blocks[:, 0], blocks[:, 1], blocks[:, 2]
+
+    def down(s_next, inp):
+        a_k, b_k, c_k = inp
+        g = b_k + jnp.matmul(c_k, s_next, precision=_HP)
+        s_k = -jnp.linalg.solve(g, a_k)
+        return s_k, (s_k, g)
+
+    g_top = b[-1]
+    s_top = -jnp.linalg.solve(g_top, a[-1])
+    _, (s_mid, g_mid) = jax.lax.scan(down, s_top, (a[1:-1], b[1:-1], c[1:-1]), reverse=True)
+    s_all = jnp.concatenate([s_mid, s_top[None]], axis=0)  # S_1 .. S_{K-1}
+    g0 = b[0] + jnp.matmul(c[0], s_all[0], precision=_HP)
+    g_all = jnp.concatenate([g0[None], g_mid, g_top[None]], axis=0)  # G_0 .. G_{K-1}
+    return s_all, g_all
+
+
+def particular_solve(blocks, rhs, ops: SectorOperators):
+    """A solution ``y`` of ``L y = rhs`` (rhs consistent) with ``trace_0 . y_0 = 0``; one point.
+
+    Requires at least two levels (use a dense solve for one).
+    """
+    c = blocks[:, 2]
+    s_all, g_all = _factor(blocks)
+
+    def down(t_next, inp):
+        g_k, c_k, r_k = inp
+        t_k = jnp.linalg.solve(g_k, r_k - jnp.matmul(c_k, t_next, precision=_HP))
+        return t_k, t_k
+
+    t_top = jnp.linalg.solve(g_all[-1], rhs[-1])
+    t1, t_mid = jax.lax.scan(down, t_top, (g_all[1:-1], c[1:-1], rhs[1:-1]), reverse=True)
+    t_all = jnp.concatenate([t_mid, t_top[None]], axis=0)  # t_1 .. t_{K-1}
+    r = ops.norm_row
+    g0 = g_all[0].at[r].set(ops.trace[0])
+    r0 = (rhs[0] - jnp.matmul(c[0], t_all[0], precision=_HP)).at[r].set(0.0)
+    y0 = jnp.linalg.solve(g0, r0)
+
+    def up(y_prev, inp):
+        s_k, t_k = inp
+        y = jnp.matmul(s_k, y_prev, precision=_HP) + t_k
+        return y, y
+
+    _, ys = jax.lax.scan(up, y0, (s_all, t_all))
+    del t1
+    return jnp.concatenate([y0[None], ys], axis=0)
+
+
+def _dense_particular(blocks, rhs, ops):
+    from ._steady import _dense_from_blocks
+
+    k, _, m, _ = blocks.shape
+    mat = _dense_from_blocks(blocks)
+    r = ops.norm_row
+    mat = mat.at[r].set(ops.trace.reshape(-1))
+    b = rhs.reshape(-1).at[r].set(0.0)
+    return jnp.linalg.solve(mat, b).reshape(k, m)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def steady_state_batch(solver, ops: SectorOperators, coeffs):
+    """Steady states ``x`` (N, K, m) of ``L(coeffs[n])``, differentiable in `coeffs` (implicit)."""
+    blocks = jax.vmap(assemble, in_axes=(None, 0))(ops, coeffs)
+    return solver.solve_batch(blocks, ops)
+
+
+@steady_state_batch.defjvp
+def _steady_state_jvp(solver, primals, tangents):
+    ops, coeffs = primals
+    _, dcoeffs = tangents
+    x = steady_state_batch(solver, ops, coeffs)
+    blocks = jax.vmap(assemble, in_axes=(None, 0))(ops, coeffs)
+    dblocks = jnp.tensordot(dcoeffs, ops.blocks, axes=1, precision=_HP)  # no padding term
+    rhs = -jax.vmap(apply)(dblocks, x)
+    single = blocks.shape[1] < 2
+    part = _dense_particular if single else particular_solve
+    y = jax.vmap(part, in_axes=(0, 0, None))(jax.lax.stop_gradient(blocks), rhs, ops)
+    wy = jnp.einsum("km,nkm->n", ops.trace, y, precision=_HP)
+    return x, y - wy[:, None, None] * x
