@@ -123,8 +123,9 @@ def main(argv=None):
                  gamma_l=0.2, gamma_b=3e-4, mu_u=2.0, mu_l=-1.0, T_u=0.05, T_l=0.05, T_b=0.05)  # fmt: skip
         t, res = time_jaxtls(p, 1000, 3)
         nph = np.asarray(res.populations["ph"])
+        tail, ok = float(np.max(res.fock_tail)), bool(np.all(res.diagnostics.ok))
         print(f"  {1e3 * t / n:.2f} ms per point; mean photon number {nph.min():.0f}-{nph.max():.0f}; "
-              f"max P(n_max) {float(np.max(res.fock_tail)):.1e}; all checks ok: {bool(np.all(res.diagnostics.ok))}")  # fmt: skip
+              f"max P(n_max) {tail:.1e}; all checks ok: {ok}")  # fmt: skip
     return rows
 
 

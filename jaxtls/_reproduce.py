@@ -123,10 +123,46 @@ def claim_cavity_flows(quick: bool) -> list[Check]:
     ]  # fmt: skip
 
 
+def claim_led_solar(quick: bool) -> list[Check]:
+    mod = load_example("operation_regions")
+    bias, omega, r = mod.compute(quick, T_b=mod.T)
+    rate = np.asarray(r.rate)
+    e_ph = np.asarray(r.effective_energy["ph"])
+    resolved = np.abs(rate) > 1e-12 * np.max(np.abs(rate))
+    sign_ok = np.mean(np.sign(rate[resolved]) == np.sign(np.broadcast_to(bias[:, None], rate.shape)[resolved]))
+    heat = mod.heat_out_of_leads(r, bias)
+    cooling = (rate > 0) & (bias[:, None] < e_ph) & (heat > 0)
+    checks = [
+        Check("LED (T_b = T): R has the sign of the bias at every resolved grid point", "Eq. 22",
+              float(sign_ok), "= 1", bool(sign_ok == 1.0), f"{int(resolved.sum())} points"),
+        Check("Electroluminescent cooling: emission with mu_u - mu_l < E~_ph extracts heat from the leads",
+              "Eq. 21", int(cooling.sum()), "> 0 points", bool(cooling.sum() > 0)),
+    ]
+    bias, omega, r = mod.compute(quick, T_b=mod.T_HOT)
+    rate = np.asarray(r.rate)
+    p_el = -rate * bias[:, None]
+    u_b = np.asarray(r.energy_current["b"])
+    gen = (p_el > 0) & (u_b > 0)
+    eff = p_el[gen] / u_b[gen]
+    carnot = (mod.T_HOT - mod.T) / mod.T_HOT
+    e_ph = np.asarray(r.effective_energy["ph"])
+    voc = np.broadcast_to(e_ph * (1 - mod.T / mod.T_HOT), rate.shape)
+    below = (bias[:, None] > 0) & (bias[:, None] < voc) & (np.abs(rate) > 1e-12 * np.max(np.abs(rate)))
+    checks += [
+        Check("Solar cell: efficiency P_el/Udot_b never exceeds Carnot (max ratio)", "Sec. III B",
+              float(eff.max() / carnot), "<= 1", bool(eff.max() <= carnot * (1 + 1e-9)),
+              f"{int(gen.sum())} generating points"),
+        Check("Solar cell: R < 0 for 0 < mu_u - mu_l < E~_ph (1 - T/T_b)", "Eq. 22",
+              float(np.mean(rate[below] < 0)), "= 1", bool(np.all(rate[below] < 0))),
+    ]
+    return checks
+
+
 CLAIMS: list[tuple[str, Callable, str | None]] = [
     ("Effective energies (Model A)", claim_effective_energies_classical, "effective_energies"),
     ("Second law with bare vs effective occupations (Model A)", claim_second_law_classical, "entropy_production"),
     ("Flows and second law of the quantized cavity (Model B)", claim_cavity_flows, None),
+    ("LED, electroluminescent cooling and solar cell (Model B)", claim_led_solar, "operation_regions"),
 ]
 
 
@@ -180,6 +216,7 @@ def reproduce(out: str = "jaxtls-report", quick: bool = False, claims=None) -> i
     width = max(len(c.claim) for c in rows)
     print()
     for c in rows:
-        print(f"{'PASS' if c.passed else 'FAIL'}  {c.claim:<{width}}  {c.equation:<10} {_fmt(c.computed):>10}  {c.expected}")
+        status = "PASS" if c.passed else "FAIL"
+        print(f"{status}  {c.claim:<{width}}  {c.equation:<10} {_fmt(c.computed):>10}  {c.expected}")
     print(f"\n{len(rows) - len(failed)}/{len(rows)} checks passed; report: {os.path.join(out, 'report.md')}")
     return 1 if failed else 0

@@ -262,7 +262,7 @@ class Sector:
         # real unknowns per level
         num_levels = int(lev.max()) + 1
         per_level: list[list[tuple]] = [[] for _ in range(num_levels)]
-        for key, i, j, lv in zip(keys, rows, cols, lev, strict=True):
+        for i, j, lv in zip(rows, cols, lev, strict=True):
             if i == j:
                 per_level[lv].append(("d", int(i), int(j)))
             elif i < j:
