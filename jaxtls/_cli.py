@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("scan", help="run or resume a parameter scan described in a TOML file")
     sc.add_argument("file", help="scan definition (TOML)")
     sc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sc.add_argument("--overwrite", action="store_true", help="discard an existing store and start again")
 
     pl = sub.add_parser("plot", help="plot an output of a scan store (1-D curve or 2-D map)")
     pl.add_argument("store", help="path of the scan store (.zarr)")
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default=None, help="figure file (.png or .pdf); default STORE-OUTPUT.png")
     pl.add_argument("--x", default=None, help="dimension on the x axis")
     pl.add_argument("--y", default=None, help="dimension on the y axis (2-D map)")
+    pl.add_argument("--sel", action="append", default=None, metavar="NAME=VALUE",
+                    help="select a value of another dimension (repeatable)")
     return parser
 
 
@@ -125,16 +128,20 @@ def main(argv=None) -> int:
         if args.command == "scan":
             from ._scan import scan_from_toml
 
-            ds = scan_from_toml(args.file, progress=not args.no_progress)
+            try:
+                ds = scan_from_toml(args.file, progress=not args.no_progress, overwrite=args.overwrite)
+            except KeyboardInterrupt:
+                print("jaxtls: interrupted; rerun the same command to resume", file=sys.stderr)
+                return 130
             print(ds)
             return 0
         if args.command == "plot":
             from ._plot import plot_store
 
-            path = plot_store(args.store, args.output, args.out, x=args.x, y=args.y)
+            path = plot_store(args.store, args.output, args.out, x=args.x, y=args.y, sel=args.sel)
             print(path)
             return 0
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         print(f"jaxtls: error: {err}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command!r}")

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +85,7 @@ def _scale(ax_set, coord):
         ax_set("log")
 
 
-def plot_store(store_path, output: str, out_file, x: str | None = None, y: str | None = None, sel=None,
+def plot_store(store_path, output: str, out_file=None, x: str | None = None, y: str | None = None, sel=None,
                *, title: str | None = None, dpi: int = 150) -> Path:  # fmt: skip
     """Draw one output of a scan store to an image (PNG, PDF, SVG: from the file suffix).
 
@@ -93,7 +93,8 @@ def plot_store(store_path, output: str, out_file, x: str | None = None, y: str |
 
     - `store_path`: the scan's Zarr store.
     - `output`: a data variable of the store (``"rate"``, ``"particle_current.u"``, ...).
-    - `out_file`: where to write the figure.
+    - `out_file`: where to write the figure; default ``STORE-OUTPUT.png`` next to the store
+      (``results/scan.zarr`` -> ``results/scan-rate.png``).
     - `x`, `y`: dimensions (or zipped-axis coordinates) to draw along. One dimension left:
       a curve against it. Two left: a map (`x` horizontal, `y` vertical) -- or, when `y` is not
       given and one dimension has at most 12 values, one curve per value of it against the
@@ -176,9 +177,16 @@ def plot_store(store_path, output: str, out_file, x: str | None = None, y: str |
         what = ds[output].attrs.get("long_name", output)
         title = f"{ds.attrs.get('model', '')}: {what}"
         if sel:
-            title += " (" + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in sel.items()) + ")"
+            title += (
+                " ("
+                + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in sel.items())
+                + ")"
+            )
     ax.set_title(title, fontsize="medium")
     fig.text(0.995, 0.005, "hbar = k_B = 1", ha="right", va="bottom", fontsize="x-small", color="0.4")
+    if out_file is None:
+        base = Path(store_path)
+        out_file = base.with_name(f"{base.name.removesuffix('.zarr')}-{output}.png")
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_file, dpi=dpi)

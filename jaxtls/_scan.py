@@ -223,7 +223,11 @@ def _builtin_spec(name: str, fn: Callable) -> ModelSpec:
     params = getattr(module, "PARAMETERS", None)
     if params is None:
         params = tuple(p for p in sig if p in PHYSICAL_PARAMETERS)
-    check, description, validate = "diagnostics.ok", "steady state passed the solver checks (diagnostics.ok)", None
+    check, description, validate = (
+        "diagnostics.ok",
+        "steady state passed the solver checks (diagnostics.ok)",
+        None,
+    )
     if name == "cavity":
         tol = sig["fock_tol"].default if "fock_tol" in sig else 1e-8
         check = functools.partial(_cavity_ok, tol)
@@ -313,8 +317,7 @@ def _is_range(spec) -> bool:
     if keys & {"start", "stop", "num"}:
         if not ({"start", "stop", "num"} <= keys and keys <= _RANGE_KEYS):
             raise ValueError(
-                f"a range table needs exactly start, stop, num (and optionally log = true); got keys "
-                f"{sorted(keys)}"
+                f"a range table needs exactly start, stop, num (and optionally log = true); got keys {sorted(keys)}"
             )
         return True
     return False
@@ -389,9 +392,7 @@ def _parse_axes(grid: Mapping, zip_: Mapping | None) -> list[_Axis]:
         raise ValueError(f"duplicate grid axis names: {names}")
     for a in axes:
         if a.name in seen and seen[a.name] != a.name:
-            raise ValueError(
-                f"axis name {a.name!r} is also a parameter of axis {seen[a.name]!r}; rename the axis"
-            )
+            raise ValueError(f"axis name {a.name!r} is also a parameter of axis {seen[a.name]!r}; rename the axis")
     if not axes:
         raise ValueError("the grid is empty: give at least one parameter to scan")
     return axes
@@ -432,9 +433,7 @@ def _definition(spec: ModelSpec, axes, fixed: dict, outputs: list[str], check: s
     return {
         "format": FORMAT,
         "model": spec.name,
-        "axes": [
-            {"name": a.name, "parameters": {p: _describe_values(v) for p, v in a.values.items()}} for a in axes
-        ],
+        "axes": [{"name": a.name, "parameters": {p: _describe_values(v) for p, v in a.values.items()}} for a in axes],
         "fixed": {k: _jsonable(v) for k, v in sorted(fixed.items())},
         "outputs": list(outputs),
         "check": check,
@@ -443,6 +442,15 @@ def _definition(spec: ModelSpec, axes, fixed: dict, outputs: list[str], check: s
 
 def _hash(definition: dict) -> str:
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
+
+
+def _summary(parameters: dict) -> str:
+    def one(d):
+        if "values" in d:
+            return f"{d['num']} values {d['values']}"
+        return f"{d['num']} values {d['first']} .. {d['last']}"
+
+    return "; ".join(f"{p}: {one(d)}" for p, d in parameters.items())
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -455,9 +463,9 @@ def _differences(old: dict, new: dict) -> list[str]:
     if [n for n, _ in old_axes] != [n for n, _ in new_axes]:
         out.append(f"grid axes: store has {[n for n, _ in old_axes]}, this call {[n for n, _ in new_axes]}")
     else:
-        for (name, po), (_, pn) in builtins.zip(old_axes, new_axes):
+        for (name, po), (_, pn) in builtins.zip(old_axes, new_axes, strict=True):
             if po != pn:
-                out.append(f"grid values of axis {name!r} differ")
+                out.append(f"grid values of axis {name!r} differ: store has {_summary(po)}, this call {_summary(pn)}")
     fo, fn = old.get("fixed", {}), new.get("fixed", {})
     for k in sorted(set(fo) | set(fn)):
         if fo.get(k, "<unset>") != fn.get(k, "<unset>"):
@@ -474,7 +482,7 @@ class _Layout:
 
     def __init__(self, shape: tuple[int, ...], block: tuple[int, ...]):
         self.shape, self.block = tuple(shape), tuple(block)
-        self.counts = tuple(-(-n // b) for n, b in builtins.zip(shape, block))
+        self.counts = tuple(-(-n // b) for n, b in builtins.zip(shape, block, strict=True))
         self.n_chunks = math.prod(self.counts)
         self.block_points = math.prod(block)
 
@@ -497,7 +505,8 @@ class _Layout:
     def region(self, c: int) -> tuple[slice, ...]:
         idx = np.unravel_index(c, self.counts)
         return tuple(
-            slice(int(i) * b, min((int(i) + 1) * b, n)) for i, b, n in builtins.zip(idx, self.block, self.shape)
+            slice(int(i) * b, min((int(i) + 1) * b, n))
+            for i, b, n in builtins.zip(idx, self.block, self.shape, strict=True)
         )
 
     def indices(self, c: int, padded: int) -> tuple[list[np.ndarray], tuple[int, ...], int]:
@@ -705,9 +714,7 @@ def _extract(result, outputs: list[str], n: int) -> dict:
         if v.ndim == 0:
             v = jnp.broadcast_to(v, (n,))
         if v.shape[0] != n:
-            raise ValueError(
-                f"output {name!r} has shape {v.shape}; expected the batch ({n},) as its leading dimension"
-            )
+            raise ValueError(f"output {name!r} has shape {v.shape}; expected the batch ({n},) as its leading dimension")
         out[name] = v
     return out
 
@@ -761,6 +768,24 @@ def _check_names(spec: ModelSpec, axes, fixed: dict) -> None:
     both = sorted(set(grid_params) & set(fixed))
     if both:
         raise ValueError(f"parameter(s) {both} are both on the grid and fixed")
+    try:
+        params = inspect.signature(spec.fn).parameters
+    except (TypeError, ValueError):
+        params = None
+    if params is not None and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        given = set(grid_params) | set(fixed)
+        unknown = sorted(given - set(params))
+        if unknown:
+            raise ValueError(f"model {spec.name!r} has no parameter(s) {unknown}; it takes {list(params)}")
+        missing = [
+            n
+            for n, p in params.items()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            and n not in given
+        ]
+        if missing:
+            raise ValueError(f"model {spec.name!r}: missing parameter(s) {missing} (put them on the grid or in fixed)")
     if spec.parameters is not None:
         static = [p for p in grid_params if p not in spec.parameters]
         if static:
@@ -769,26 +794,6 @@ def _check_names(spec: ModelSpec, axes, fixed: dict) -> None:
                 f"{list(spec.parameters)} may be on the grid; static arguments (n_max, occupations, ...) "
                 "go in `fixed` (run one scan per value)"
             )
-    try:
-        sig = inspect.signature(spec.fn)
-    except (TypeError, ValueError):
-        return
-    params = sig.parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    given = set(grid_params) | set(fixed)
-    unknown = sorted(given - set(params))
-    if unknown:
-        raise ValueError(f"model {spec.name!r} has no parameter(s) {unknown}; it takes {list(params)}")
-    missing = [
-        n
-        for n, p in params.items()
-        if p.default is inspect.Parameter.empty
-        and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        and n not in given
-    ]
-    if missing:
-        raise ValueError(f"model {spec.name!r}: missing parameter(s) {missing} (put them on the grid or in fixed)")
 
 
 def _check_values(spec: ModelSpec, axes, fixed: dict) -> None:
@@ -809,7 +814,11 @@ def _template(spec, axes, fixed, outputs, out_avals, layout, definition, digest)
     for a in axes:
         if a.zipped:
             members = ", ".join(a.values)
-            coords[a.name] = ((a.name,), np.arange(a.size), {"long_name": f"index along zipped axis ({members})"})
+            coords[a.name] = (
+                (a.name,),
+                np.arange(a.size),
+                {"long_name": f"index along zipped axis ({members})"},
+            )
         for p, v in a.values.items():
             attrs = {}
             units = spec.units.get(p) or (ENERGY if p in PHYSICAL_PARAMETERS else None)
@@ -859,7 +868,7 @@ def _template(spec, axes, fixed, outputs, out_avals, layout, definition, digest)
     attrs = {
         "title": f"jaxtls parameter scan of model {spec.name!r}",
         "model": spec.name,
-        "units_convention": "hbar = k_B = 1: energies, frequencies, rates and temperatures in one energy unit",
+        "units_convention": "hbar = k_B = 1: one energy unit for energies, frequencies, rates, temperatures",
         "fixed": json.dumps(definition["fixed"], sort_keys=True),
         "scan_hash": digest,
         "scan_definition": json.dumps(definition, sort_keys=True),
@@ -880,8 +889,7 @@ def _validate_store(path: Path, digest: str, definition: dict, block: tuple | No
     attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs)
     if attrs.get("scan_format") != FORMAT or "scan_hash" not in attrs:
         raise ScanDefinitionError(
-            f"{str(path)!r} exists but is not a jaxtls scan store; choose another store path "
-            "(nothing was changed)"
+            f"{str(path)!r} exists but is not a jaxtls scan store; choose another store path (nothing was changed)"
         )
     if attrs["scan_hash"] != digest:
         old = json.loads(attrs.get("scan_definition", "{}"))
@@ -899,9 +907,10 @@ def _validate_store(path: Path, digest: str, definition: dict, block: tuple | No
         )
     import jaxtls
 
-    if attrs.get("jaxtls_version") != getattr(jaxtls, "__version__", "unknown") or attrs.get(
-        "jax_version"
-    ) != jax.__version__:
+    if (
+        attrs.get("jaxtls_version") != getattr(jaxtls, "__version__", "unknown")
+        or attrs.get("jax_version") != jax.__version__
+    ):
         warnings.warn(
             f"resuming {str(path)!r} written by jaxtls {attrs.get('jaxtls_version')} / JAX "
             f"{attrs.get('jax_version')} with jaxtls {getattr(jaxtls, '__version__', '?')} / JAX "
@@ -993,7 +1002,7 @@ def scan(
 
     if store is None and nproc > 1:
         raise ValueError("a multi-process scan needs store= (the processes merge their chunks there)")
-    path = None if store is None else Path(store)
+    path = None if store is None else Path(store).expanduser()
 
     # -- trace the model once (abstractly) for output shapes and the memory estimate ----------
     import jax.numpy as jnp
@@ -1092,6 +1101,7 @@ def scan(
             return {k: outs[k] for k in stored_vars}
 
         jitted = jax.jit(_jaxtls_scan_chunk, in_shardings=sharding, out_shardings=sharding)
+
         def points(c):
             return math.prod(s.stop - s.start for s in layout.region(c))
 

@@ -172,10 +172,10 @@ class Diagnostics(eqx.Module):
     - `ok`: all finite, residual and trace error below `tol`, ``min_eigenvalue >= -tol``.
     """
 
-    residual: Float[Array, "..."]
-    trace_error: Float[Array, "..."]
-    min_eigenvalue: Float[Array, "..."]
-    ok: Bool[Array, "..."]
+    residual: Float[Array, ...]
+    trace_error: Float[Array, ...]
+    min_eigenvalue: Float[Array, ...]
+    ok: Bool[Array, ...]
 
 
 def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnostics:
@@ -186,7 +186,7 @@ def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnosti
     flat = jnp.concatenate([x.reshape(-1), jnp.zeros(1, x.dtype)])
     re = flat[ops.group_index[..., 0]] * ops.group_coef[..., 0]
     im = flat[ops.group_index[..., 1]] * ops.group_coef[..., 1]
-    groups = re + 1j * im
+    groups = jax.lax.complex(re, im)
     if groups.shape[-1] == 1:
         min_eig = jnp.min(groups.real)
     elif groups.shape[-1] == 2:  # closed form for 2 x 2 Hermitian blocks (no LAPACK call per block)

@@ -21,6 +21,7 @@ half-created.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import uuid
@@ -75,7 +76,7 @@ def fill_value(dtype: np.dtype):
         return complex(np.nan, np.nan)
     if np.issubdtype(dtype, np.floating):
         return np.nan
-    if dtype == bool:
+    if dtype.kind == "b":
         return False
     return 0
 
@@ -86,8 +87,7 @@ class MemorySink:
     def __init__(self, template: Template):
         self.template = template
         self.arrays = {
-            name: np.full(spec.shape, fill_value(spec.dtype), spec.dtype)
-            for name, spec in template.data_vars.items()
+            name: np.full(spec.shape, fill_value(spec.dtype), spec.dtype) for name, spec in template.data_vars.items()
         }
         self._done = np.zeros(template.n_chunks, np.uint8)
         self._failed = np.zeros(template.n_chunks, np.int64)
@@ -219,4 +219,10 @@ def open_store(path) -> xr.Dataset:
     path = Path(path)
     if not is_store(path):
         raise FileNotFoundError(f"no Zarr store at {str(path)!r}")
-    return xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False)
+    ds = xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False)
+    try:  # the outputs in the order the scan asked for them (Zarr lists members unordered)
+        order = [*json.loads(ds.attrs["scan_definition"])["outputs"], "ok"]
+    except (KeyError, TypeError, ValueError):
+        return ds
+    names = [v for v in order if v in ds.data_vars] + [v for v in ds.data_vars if v not in order]
+    return ds[names]

@@ -33,8 +33,10 @@ def run(store, **kwargs):
     delay = float(os.environ.get("JAXTLS_TEST_CHUNK_DELAY", "0"))
 
     def on_chunk(info):
-        print(f"CHUNK {info.index} {info.process_index} {json.dumps([list(s) for s in info.shards])} "
-              f"{info.traces}", flush=True)
+        print(
+            f"CHUNK {info.index} {info.process_index} {json.dumps([list(s) for s in info.shards])} {info.traces}",
+            flush=True,
+        )
         if delay:
             time.sleep(delay)
 

@@ -1,0 +1,449 @@
+"""Parameter scans (issue 7): chunking, one compilation, Zarr streaming and resume after SIGKILL,
+sharding over devices, two-process jax.distributed, TOML, plots."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+import jaxtls as jt
+from jaxtls import _scan
+from jaxtls._plot import plot_store
+from jaxtls._scan import ScanDefinitionError, register_model, scan, scan_from_toml
+from jaxtls._store import open_store
+
+TESTS = Path(__file__).parent
+WORKER = TESTS / "scan_worker.py"
+sys.path.insert(0, str(TESTS))
+import scan_worker as W  # noqa: E402
+
+N_CHUNKS = 6  # W.GRID (11 x 5) in blocks of (2, 5)
+
+
+def _env(**extra):
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    env.pop("JAXTLS_TEST_CHUNK_DELAY", None)
+    env["JAX_PLATFORMS"] = "cpu"
+    env.update(extra)
+    return env
+
+
+def _reference(path=None, **kwargs):
+    return scan("classical", W.GRID, W.FIXED, outputs=W.OUTPUTS, chunk_size=W.CHUNK_SIZE, store=path,
+                progress=False, **kwargs)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted single-process scan of the worker's definition, in a store."""
+    path = tmp_path_factory.mktemp("ref") / "ref.zarr"
+    return _reference(path).load()
+
+
+def _chunk_lines(text):
+    """Parse the worker's ``CHUNK index process shards traces`` lines."""
+    import json
+
+    out = []
+    for line in text.splitlines():
+        if line.startswith("CHUNK "):
+            _, idx, pid, rest = line.split(" ", 3)
+            shards, traces = rest.rsplit(" ", 1)
+            out.append((int(idx), int(pid), json.loads(shards), int(traces)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset layout
+
+
+def test_dataset_dims_coords_units_and_values():
+    fixed = {k: v for k, v in W.FIXED.items() if k not in ("T_u", "eps")}
+    grid = {"T_u": {"start": 0.01, "stop": 0.1, "num": 3, "log": True}, "mu_u": [0.7, 1.0, 1.3, 1.6]}
+    line = {"omega": [0.9, 1.0, 1.1], "eps": [0.01, 0.03, 0.05]}
+    ds = scan("classical", grid, fixed, outputs=["rate", "entropy_production", "particle_current.u"],
+              zip={"line": line}, chunk_size=5, progress=False)  # fmt: skip
+    assert ds["rate"].dims == ("T_u", "mu_u", "line")
+    assert dict(ds.sizes) == {"T_u": 3, "mu_u": 4, "line": 3}
+    np.testing.assert_allclose(ds["T_u"], np.geomspace(0.01, 0.1, 3))
+    np.testing.assert_array_equal(ds["mu_u"], [0.7, 1.0, 1.3, 1.6])
+    np.testing.assert_array_equal(ds["line"], [0, 1, 2])
+    assert ds["omega"].dims == ("line",) and ds["eps"].dims == ("line",)
+    np.testing.assert_array_equal(ds["eps"], line["eps"])
+    assert float(ds["E_u"]) == 1.0 and ds["E_u"].dims == ()  # fixed -> scalar coordinate
+    assert ds["rate"].attrs["units"] == "per unit time (energy units, hbar = k_B = 1)"
+    assert ds["entropy_production"].attrs["units"] == "k_B per unit time"
+    assert ds["mu_u"].attrs["units"] == "energy units, hbar = k_B = 1"
+    assert ds["T_u"].attrs["spacing"] == "log"
+    assert ds["ok"].dtype == bool and bool(ds["ok"].all())
+    assert ds.attrs["complete"] and ds.attrs["jax_version"] == jax.__version__
+    assert ds.attrs["jaxtls_version"] == jt.__version__ and len(ds.attrs["scan_hash"]) == 64
+    # values: the broadcast call of the model itself
+    r = jt.solve_classical(
+        T_u=ds["T_u"].values[:, None, None], mu_u=ds["mu_u"].values[None, :, None],
+        omega=np.array(line["omega"]), eps=np.array(line["eps"]), **fixed,
+    )  # fmt: skip
+    np.testing.assert_allclose(ds["rate"], r.rate, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ds["particle_current.u"], r.particle_current["u"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ds["entropy_production"], r.entropy_production, rtol=1e-12, atol=1e-15)
+
+
+def test_one_compilation_with_padded_last_chunk():
+    infos, messages = [], []
+
+    class Grab(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Grab(level=logging.DEBUG)
+    logger = logging.getLogger("jax")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        with jax.log_compiles():
+            ds = scan("classical", {"mu_u": np.linspace(0.5, 1.5, 7), "omega": [1.0, 1.1, 1.2]}, W.FIXED,
+                      chunk_size=4, progress=False, on_chunk=infos.append)  # fmt: skip
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    # blocks (1, 3): 7 chunks of 3 points; padded to 3 (one device) -> all the same shape
+    assert len(infos) == 7 and {i.padded_points for i in infos} == {3}
+    assert [i.traces for i in infos] == [1] * 7
+    compiles = [m for m in messages if m.startswith("Compiling jit(_jaxtls_scan_chunk)")]
+    assert len(compiles) == 1, compiles
+    assert not np.isnan(ds["rate"].values).any()
+
+    # a last chunk with fewer points than the others is padded: still one trace
+    infos.clear()
+    scan("classical", {"mu_u": np.linspace(0.5, 1.5, 7)}, {**W.FIXED, "omega": 1.0}, chunk_size=3,
+         progress=False, on_chunk=infos.append)  # fmt: skip
+    assert [i.n_points for i in infos] == [3, 3, 1] and {i.padded_points for i in infos} == {3}
+    assert infos[-1].traces == 1
+
+
+def test_chunk_layout_and_automatic_size(monkeypatch):
+    choose = _scan._Layout.choose
+    assert choose((400, 3), 1000) == (200, 3)  # whole trailing axis, balanced slices of the first
+    assert choose((3, 400), 1000) == (2, 400)
+    assert choose((3, 400), 100) == (1, 100)
+    assert choose((5, 7), 1000) == (5, 7)
+    assert choose((10,), 3) == (3,)
+    lay = _scan._Layout((11, 5), (2, 5))
+    assert lay.n_chunks == 6 and lay.region(5) == (slice(10, 11), slice(0, 5))
+    idx, shape, n = lay.indices(5, 12)
+    assert shape == (1, 5) and n == 5 and len(idx[0]) == 12 and idx[1][-1] == 4  # edge padding
+
+    # automatic: small grid -> one chunk; capped per device -> several chunks of equal padded size
+    infos = []
+    scan("classical", W.GRID, W.FIXED, progress=False, on_chunk=infos.append)
+    assert len(infos) == 1 and infos[0].n_points == 55
+    monkeypatch.setattr(_scan, "MAX_POINTS_PER_DEVICE", 8)
+    infos.clear()
+    scan("classical", W.GRID, W.FIXED, progress=False, on_chunk=infos.append)
+    assert len(infos) == 11 and max(i.n_points for i in infos) <= 8
+    # the memory estimate is positive and scales with the model (per point, not per chunk)
+    monkeypatch.setattr(_scan, "MAX_POINTS_PER_DEVICE", 10**9)
+    monkeypatch.setattr(_scan, "_available_bytes", lambda devices: 10**6)
+    infos.clear()
+    scan("classical", W.GRID, W.FIXED, progress=False, on_chunk=infos.append)
+    assert 1 < len(infos) <= 55
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage and resume
+
+
+def test_store_equals_memory_and_finished_scan_not_recomputed(tmp_path, reference):
+    mem = _reference()
+    xr.testing.assert_identical(mem, reference)
+    path = tmp_path / "s.zarr"
+    first = []
+    _reference(path, on_chunk=first.append)
+    assert sorted(i.index for i in first) == list(range(N_CHUNKS))
+    again = []
+    ds = _reference(path, on_chunk=again.append)
+    assert again == []  # finished: nothing recomputed
+    xr.testing.assert_identical(ds.load(), reference)
+    # the store is plain xarray/Zarr and records provenance
+    raw = xr.open_zarr(path, consolidated=False)
+    assert raw.attrs["scan_hash"] == reference.attrs["scan_hash"] and raw.attrs["complete"]
+    assert np.all(zarr.open_group(path, mode="r")["_scan/done"][:] == 1)
+
+
+def test_resume_after_sigkill(tmp_path, reference):
+    store = tmp_path / "killed.zarr"
+    err = open(tmp_path / "worker.err", "w+")
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "plain", str(store)],
+        stdout=subprocess.PIPE, stderr=err, text=True, env=_env(JAXTLS_TEST_CHUNK_DELAY="1.0"),
+    )  # fmt: skip
+    watchdog = threading.Timer(90, proc.kill)
+    watchdog.start()
+    printed = []
+    try:
+        for line in proc.stdout:
+            if line.startswith("CHUNK"):
+                printed.append(int(line.split()[1]))
+                if len(printed) == 2:
+                    os.kill(proc.pid, signal.SIGKILL)  # part way: chunks 0 and 1 reported finished
+                    break
+        proc.wait(timeout=30)
+    finally:
+        watchdog.cancel()
+    err.seek(0)
+    assert proc.returncode == -signal.SIGKILL, err.read()
+    done_before = set(np.flatnonzero(zarr.open_group(store, mode="r")["_scan/done"][:]).tolist())
+    assert set(printed) <= done_before and len(done_before) < N_CHUNKS
+    assert not open_store(store).attrs["complete"]
+
+    computed = []
+    ds = _reference(store, on_chunk=computed.append)  # the same call resumes
+    assert sorted(i.index for i in computed) == sorted(set(range(N_CHUNKS)) - done_before)
+    xr.testing.assert_identical(ds.load(), reference)  # bit for bit the uninterrupted scan
+    again = []
+    _reference(store, on_chunk=again.append)
+    assert again == []
+
+
+def test_resume_with_different_definition_is_refused(tmp_path):
+    path = tmp_path / "s.zarr"
+    _reference(path)
+    with pytest.raises(ScanDefinitionError, match=r"grid values of axis 'mu_u' differ"):
+        scan("classical", {**W.GRID, "mu_u": [0.5, 1.0]}, W.FIXED, outputs=W.OUTPUTS, store=path,
+             progress=False)  # fmt: skip
+    with pytest.raises(ScanDefinitionError, match=r"fixed T_l: store has 0.02, this call 0.03"):
+        scan("classical", W.GRID, {**W.FIXED, "T_l": 0.03}, outputs=W.OUTPUTS, store=path, progress=False)
+    with pytest.raises(ScanDefinitionError, match="outputs"):
+        scan("classical", W.GRID, W.FIXED, outputs=["rate"], store=path, progress=False)
+    with pytest.raises(ScanDefinitionError, match="chunks of shape"):
+        scan("classical", W.GRID, W.FIXED, outputs=W.OUTPUTS, chunk_size=3, store=path, progress=False)
+    # chunk_size=None on resume takes the store's layout
+    assert _reference(path).attrs["chunk_shape"] == [2, 5]
+    # the refused calls did not touch the store; overwrite=True starts over
+    ds = scan("classical", W.GRID, W.FIXED, outputs=["rate"], store=path, progress=False, overwrite=True)
+    assert list(ds.data_vars) != W.OUTPUTS and "rate" in ds
+    # a directory that is not a scan store is never written into
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "data.txt").write_text("mine")
+    with pytest.raises(ScanDefinitionError, match="not a Zarr store"):
+        _reference(other)
+    zarr.open_group(tmp_path / "plain.zarr", mode="w")
+    with pytest.raises(ScanDefinitionError, match="not a jaxtls scan store"):
+        _reference(tmp_path / "plain.zarr")
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices and processes
+
+
+def test_sharded_over_four_host_devices(tmp_path, reference):
+    a, b = tmp_path / "four.zarr", tmp_path / "one.zarr"
+    res = subprocess.run(
+        [sys.executable, str(WORKER), "devices", str(a), str(b)], capture_output=True, text=True,
+        env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=4"), timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "DEVICES 4" in res.stdout
+    four, one = res.stdout.split("SINGLE")
+    chunks4 = _chunk_lines(four)
+    assert sorted(c[0] for c in chunks4) == list(range(N_CHUNKS))
+    for _, _, shards, traces in chunks4:  # every device got an equal share of every chunk
+        assert sorted(d for d, _ in shards) == [0, 1, 2, 3] and {n for _, n in shards} == {3}
+        assert traces == 1  # 10-point blocks padded to 12 = 4 x 3: one compilation
+    assert all(len(s) == 1 for _, _, s, _ in _chunk_lines(one))
+    ds4, ds1 = open_store(a).load(), open_store(b).load()
+    xr.testing.assert_allclose(ds4, ds1, rtol=1e-12, atol=1e-15)
+    xr.testing.assert_allclose(ds4, reference, rtol=1e-12, atol=1e-15)
+    assert ds4.attrs["scan_hash"] == reference.attrs["scan_hash"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_jax_distributed(tmp_path, reference):
+    """Two processes (coordinator on 127.0.0.1), each with two CPU devices: 2 hosts x 2 devices."""
+    store, port = tmp_path / "dist.zarr", _free_port()
+    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), "distributed", str(store), str(port), str(pid), "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for pid in (0, 1)
+    ]
+    outs = []
+    try:
+        for p in procs:
+            outs.append(p.communicate(timeout=150))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    assert "PROCESS 0 OF 2" in outs[0][0] and "PROCESS 1 OF 2" in outs[1][0]
+    by_process = [_chunk_lines(out) for out, _ in outs]
+    for pid, chunks in enumerate(by_process):  # disjoint assignment: chunk c -> process c % 2
+        assert sorted(c[0] for c in chunks) == [c for c in range(N_CHUNKS) if c % 2 == pid]
+        assert all(c[1] == pid for c in chunks)
+        for _, _, shards, traces in chunks:  # sharded over this process's two local devices
+            assert len({d for d, _ in shards}) == 2 and {n for _, n in shards} == {5} and traces == 1
+    merged = open_store(store).load()
+    assert merged.attrs["complete"] and merged.attrs == reference.attrs
+    xr.testing.assert_allclose(merged, reference, rtol=1e-12, atol=1e-15)
+
+
+# ---------------------------------------------------------------------------------------------
+# TOML, plots, generic models, errors
+
+
+CONTRACT_TOML = """\
+model = "{model}"            # or "classical", or any model jaxtls registers
+store = "results/scan.zarr" # where the results stream to; rerunning resumes
+outputs = ["rate", "entropy_production"]
+[fixed]
+{fixed}
+[grid]                      # cartesian product, in this order
+mu_u = {{start = 0.5, stop = 1.5, num = {num}}}
+{second} = [0.95, 1.0, 1.05]
+"""
+
+
+def _toml_fixed(d):
+    return "\n".join(f"{k} = {v!r}" for k, v in d.items())
+
+
+def test_toml_contract_form(tmp_path):
+    fixed = {k: v for k, v in W.FIXED.items() if k != "mu_u"}
+    path = tmp_path / "scan.toml"
+    path.write_text(CONTRACT_TOML.format(model="classical", fixed=_toml_fixed(fixed), num=9, second="omega"))
+    ds = scan_from_toml(path, progress=False)
+    assert (tmp_path / "results" / "scan.zarr" / "zarr.json").is_file()  # relative to the TOML file
+    assert ds["rate"].dims == ("mu_u", "omega") and dict(ds.sizes) == {"mu_u": 9, "omega": 3}
+    np.testing.assert_allclose(ds["mu_u"], np.linspace(0.5, 1.5, 9))
+    np.testing.assert_array_equal(ds["omega"], [0.95, 1.0, 1.05])
+    r = jt.solve_classical(mu_u=ds["mu_u"].values[:, None], omega=ds["omega"].values, **fixed)
+    np.testing.assert_allclose(ds["entropy_production"], r.entropy_production, rtol=1e-12, atol=1e-15)
+    calls = []
+    scan_from_toml(path, progress=False, on_chunk=calls.append)  # rerun: resumes, nothing left
+    assert calls == []
+    # log ranges and zipped axes in TOML
+    path2 = tmp_path / "zip.toml"
+    path2.write_text(
+        'model = "classical"\noutputs = ["rate"]\nchunk_size = 4\n[fixed]\n'
+        + _toml_fixed({**{k: v for k, v in fixed.items() if k not in ("T_u", "eps")}, "mu_u": 1.0})
+        + "\n[grid]\nT_u = {start = 0.01, stop = 1.0, num = 3, log = true}\n"
+        "[zip.line]\nomega = [0.9, 1.1]\neps = [0.01, 0.02]\n"
+    )
+    ds2 = scan_from_toml(path2, progress=False)
+    assert ds2["rate"].dims == ("T_u", "line")
+    np.testing.assert_allclose(ds2["T_u"], [0.01, 0.1, 1.0])
+    bad = tmp_path / "bad.toml"
+    bad.write_text('model = "classical"\nstroe = "x.zarr"\n[grid]\nmu_u = [1.0]\n')
+    with pytest.raises(ValueError, match="unknown key"):
+        scan_from_toml(bad)
+
+
+@pytest.mark.skipif(not hasattr(jt, "solve_cavity"), reason="solve_cavity not available")
+def test_toml_contract_form_cavity(tmp_path):
+    fixed = dict(E_u=1.0, E_l=0.0, g=0.05, gamma_u=0.03, gamma_l=0.05, gamma_b=0.02, mu_l=0.1,
+                 T_u=0.02, T_l=0.02, T_b=0.05, n_max=6)  # fmt: skip
+    path = tmp_path / "cavity.toml"
+    path.write_text(CONTRACT_TOML.format(model="cavity", fixed=_toml_fixed(fixed), num=4, second="omega_cav"))
+    ds = scan_from_toml(path, progress=False)
+    assert ds["rate"].dims == ("mu_u", "omega_cav") and int(ds["n_max"]) == 6
+    r = jt.solve_cavity(mu_u=ds["mu_u"].values[:, None], omega_cav=ds["omega_cav"].values, **fixed)
+    np.testing.assert_allclose(ds["rate"], r.rate, rtol=1e-10, atol=1e-15)
+    assert bool(ds["ok"].all())
+    with pytest.raises(ValueError, match="n_max"):  # static: fixed only
+        fixed_no_n = {k: v for k, v in fixed.items() if k != "n_max"}
+        scan("cavity", {"n_max": [4, 8]}, {**fixed_no_n, "mu_u": 1.0, "omega_cav": 1.0}, progress=False)
+
+
+def test_plot_store(tmp_path, reference):
+    path = tmp_path / "p.zarr"
+    _reference(path)
+    for kwargs, name in [
+        (dict(output="rate"), "curves.png"),  # 11 x 5: one curve per omega
+        (dict(output="entropy_production", x="omega", y="mu_u"), "map.pdf"),
+        (dict(output="particle_current.u", sel=["omega=1.0"]), "line.png"),
+        (dict(output="ok", sel={"mu_u": 1.0}), "ok.png"),
+    ]:
+        out = plot_store(path, out_file=tmp_path / name, **kwargs)
+        assert out.is_file() and out.stat().st_size > 1000
+    assert plot_store(path, "rate") == tmp_path / "p-rate.png" and (tmp_path / "p-rate.png").is_file()
+    with pytest.raises(ValueError, match="not in the store"):
+        plot_store(path, "nope", tmp_path / "x.png")
+
+
+def test_generic_callable_and_registered_model():
+    def toy(*, x, y, scale=1.0, mode="sum"):
+        s = scale * (x + y) if mode == "sum" else scale * x * y
+        return {"s": s, "v": jnp.stack([x, y * jnp.ones_like(x)], axis=-1), "c": jnp.asarray(3.0)}
+
+    ds = scan(toy, {"x": [1.0, 2.0, 3.0], "y": [10.0, 20.0]}, {"scale": 2.0}, outputs=["s", "v", "c"],
+              progress=False)  # fmt: skip
+    np.testing.assert_array_equal(ds["s"], 2.0 * (np.array([1, 2, 3])[:, None] + np.array([10, 20])))
+    assert ds["v"].dims == ("x", "y", "v_dim_0") and ds["v"].shape == (3, 2, 2)
+    np.testing.assert_array_equal(ds["c"], 3.0)
+    assert "ok" not in ds  # no check declared for an unregistered callable
+    register_model("toy_product", toy, parameters=("x", "y"))
+    ds2 = scan("toy_product", {"x": [1.0, 2.0], "y": [3.0]}, {"mode": "product"}, outputs="s", progress=False)
+    np.testing.assert_array_equal(ds2["s"], [[3.0], [6.0]])
+    assert ds2.attrs["model"] == "toy_product"
+    with pytest.raises(ValueError, match="cannot scan"):
+        scan("toy_product", {"x": [1.0], "scale": [1.0, 2.0]}, {"y": 1.0}, outputs="s", progress=False)
+
+
+def test_bad_input_is_refused_up_front():
+    with pytest.raises(ValueError, match="not in the model result.*available"):
+        scan("classical", {"mu_u": [1.0]}, {**W.FIXED, "omega": 1.0}, outputs=["rat"], progress=False)
+    with pytest.raises(ValueError, match="missing parameter"):
+        scan("classical", {"mu_u": [1.0]}, W.FIXED, progress=False)
+    with pytest.raises(ValueError, match="no parameter"):
+        scan("classical", {"mu_u": [1.0], "omega": [1.0], "bogus": [1.0]}, W.FIXED, progress=False)
+    with pytest.raises(jt.ParameterError, match="T_l"):
+        scan("classical", {"mu_u": [1.0], "omega": [1.0], "T_l": [0.1, -1.0]},
+             {k: v for k, v in W.FIXED.items() if k != "T_l"}, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="both on the grid and fixed"):
+        scan("classical", {"mu_u": [1.0], "omega": [1.0], "E_u": [1.0]}, W.FIXED, progress=False)
+    with pytest.raises(ValueError, match="different lengths"):
+        scan(
+            "classical",
+            {"mu_u": [1.0]},
+            W.FIXED,
+            zip={"l": {"omega": [1.0, 2.0], "T_u": [0.1]}},
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="unknown model"):
+        scan("nope", {"mu_u": [1.0]}, progress=False)
+    with pytest.raises(ValueError, match="start, stop, num"):
+        scan("classical", {"mu_u": {"start": 0.0, "num": 3}}, W.FIXED, progress=False)
+
+
+def test_progress_bar_shows_rate_and_eta(capsys):
+    scan("classical", W.GRID, W.FIXED, chunk_size=W.CHUNK_SIZE, progress=True)
+    err = capsys.readouterr().err
+    assert "pt/s" in err and "55" in err and "<" in err  # tqdm: points per second and ETA
