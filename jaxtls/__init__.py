@@ -7,12 +7,23 @@ from ._config import configure_precision as _configure_precision
 
 _configure_precision()
 
+from ._bloch import bloch_gain as bloch_gain
+from ._bloch import bloch_rate_k as bloch_rate_k
+from ._bloch import subband_density as subband_density
+from ._bloch import subband_integral as subband_integral
 from ._cavity import effective_energies_cavity as effective_energies_cavity
 from ._cavity import solve_cavity as solve_cavity
 from ._checks import ParameterError as ParameterError
 from ._classical import classical_closed_form as classical_closed_form
 from ._classical import effective_energies_rwa as effective_energies_rwa
 from ._classical import solve_classical as solve_classical
+from ._laser import LaserResult as LaserResult
+from ._laser import LICurve as LICurve
+from ._laser import laser_effective_energies as laser_effective_energies
+from ._laser import laser_li_curve as laser_li_curve
+from ._laser import laser_trajectory as laser_trajectory
+from ._laser import lasing_frequency as lasing_frequency
+from ._laser import solve_laser as solve_laser
 from ._operators import boson_annihilator as boson_annihilator
 from ._operators import fermion_annihilators as fermion_annihilators
 from ._operators import tensor as tensor

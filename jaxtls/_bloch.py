@@ -7,7 +7,8 @@ kinetic energy measured from each subband bottom. ``Delta = omega - (E_u - E_l)`
 ``Gamma = gamma_u + gamma_l``, ``L(Delta) = Gamma/(Delta^2 + Gamma^2/4)`` (weight ``int L = 2 pi``).
 The weak-field net emission rate per state and per ``|eps|^2`` is (hbar = k_B = 1)
 
-- ``"density_matrix"`` (Eq. 31): ``L(Delta) {gamma_l [f_u(E) - f_l(E - Delta)] + gamma_u [f_u(E + Delta) - f_l(E)]} / Gamma``;
+- ``"density_matrix"`` (Eq. 31):
+  ``L(Delta) {gamma_l [f_u(E) - f_l(E - Delta)] + gamma_u [f_u(E + Delta) - f_l(E)]} / Gamma``;
 - ``"effective"`` (Eq. 14 energies per k): ``L(Delta) [f_u(E + gamma_u Delta/Gamma) - f_l(E - gamma_l Delta/Gamma)]``;
 - ``"naive"``: ``L(Delta) [f_u(E) - f_l(E)]`` (Model A's ``R/|eps|^2`` with ``H -> 1``).
 
@@ -24,26 +25,37 @@ the subband bottom, where the Fermi function tends to one.
 
 `method="quadrature"` integrates the k-resolved rate numerically instead (composite
 Gauss-Legendre on ``[0, E_max]`` with panels no wider than ``2 T``, ``E_max`` beyond the last
-occupation step by ``40 T``), at two panel counts; their difference plus a bound on the
-neglected tail is the error estimate. It is an independent check of the closed form.
+occupation step by ``40 T``), with every panel also integrated as two halves: the summed
+per-panel differences, a bound on the neglected tail and a rounding term make the error
+estimate. It does not use the antiderivative, so it is an independent check of the closed form.
 
-**Properties** (derived in the tests, `tests/test_bloch.py`):
+**Properties** (derived here, tested in `tests/test_bloch.py`; ``a = gamma_u/Gamma``,
+``b = gamma_l/Gamma``, ``F' = -f``):
 
 - Equal occupations (``mu_u = mu_l``): ``G_naive = 0``; ``G_DM`` and ``G_eff`` are positive
-  (gain) for ``omega < E_u - E_l`` and negative above. Expanding ``F`` around 0 the two agree
-  through second order in ``Delta``: ``G_DM - G_eff = L(Delta) F'''(0) Delta^3
-  gamma_u gamma_l / (2 Gamma^2) + O(Delta^4)``, a relative difference of order
-  ``(gamma_u gamma_l/Gamma^2) (Delta/T)^2``. For ``gamma_u = gamma_l`` both are exactly odd in
-  ``Delta``.
-- Sum rule: ``int G domega -> 2 pi (N_u - N_l)`` as the broadening vanishes (all variants; the
-  Lorentzian carries weight ``2 pi`` and every energy shift of the occupations moves spectral
-  weight without creating any), so for equal occupations gain and absorption areas cancel.
-  At finite broadening, the Fermi functions below the subband bottom give ``1/|Delta|`` tails,
-  ``G -> gamma_u/|Delta|`` for ``Delta -> -inf`` and ``G -> -gamma_l/Delta`` for
-  ``Delta -> +inf`` (DM and effective), and to first order in the rates
-  ``int_{-W}^{W} G_DM dDelta = 4 atan(2W/Gamma) (N_u - N_l) + gamma_u A_u(W) - gamma_l A_l(W)``
-  with ``A_a(W) = int_{-W}^{W} [F_a(D) - N_a + f_a(0) D] / D^2 dD`` (which grows like ``ln W``);
-  ``G_naive`` obeys the sum rule exactly at any broadening.
+  (gain) for ``omega < E_u - E_l`` and negative above, ``G ~ -f(0) Delta L(Delta)`` near the
+  line centre.
+- DM versus effective, any occupations: expanding ``F`` around 0 the two agree to first order
+  in ``Delta``, ``G_DM - G_eff = L a b (F_u''(0) - F_l''(0)) Delta^2/2 + O(Delta^3)``; for equal
+  occupations they agree through second order, ``G_DM - G_eff = L F'''(0) a b Delta^3/2 +
+  O(Delta^4)``, a relative difference of order ``a b (Delta/T)^2``. For ``gamma_u = gamma_l``
+  and equal occupations both spectra are exactly odd in ``Delta``.
+- Tails: the Fermi functions below the subband bottom (which tend to one) give ``1/|Delta|``
+  tails, ``G -> gamma_u/|Delta|`` for ``Delta -> -inf`` and ``G -> -gamma_l/Delta`` for
+  ``Delta -> +inf`` (DM and effective), so the frequency integral converges only over a window.
+- Sum rule: over the window ``|Delta| < W`` and to second order in the rates
+
+      int G dDelta = 4 atan(2W/Gamma) (N_u - N_l)                   [-> 2 pi (N_u - N_l)]
+                     + gamma_u A_u(W_u) - gamma_l A_l(W_l)          [first order]
+                     - (pi/4) (c_u F_u''(0) - c_l F_l''(0))         [second order]
+
+  with ``A_a(W) = int_{-W}^{W} [F_a(D) - N_a + f_a(0) D] / D^2 dD`` (finite; it grows like
+  ``ln W``), ``W_u = W_l = W``, ``c_a = Gamma gamma_a`` (DM) or ``W_u = a W``, ``W_l = b W``,
+  ``c_a = gamma_a^2`` (effective). So the area tends to ``2 pi (N_u - N_l)`` as the broadening
+  vanishes (all variants: the Lorentzian carries the weight ``2 pi`` and the energy shifts of the
+  occupations only move spectral weight), zero for equal occupations: Bloch gain borrows its
+  area from the absorption on the other side of the line. ``G_naive`` obeys the zeroth-order
+  line exactly at any broadening.
 """
 
 from __future__ import annotations
@@ -184,9 +196,7 @@ def _quadrature(p, variant, distribution, panels, order):
     rounding = 64 * jnp.finfo(jnp.float64).eps * magnitude
     # neglected tail int_{E_max}^inf: every occupation is below its Boltzmann tail there
     lor = _lorentzian(delta, p["gamma_u"] + p["gamma_l"])
-    tail = sum(
-        jnp.abs(c) * p["T"] * jnp.exp(-(e_max + s - mus[sub]) / p["T"]) for c, sub, s in terms
-    )
+    tail = sum(jnp.abs(c) * p["T"] * jnp.exp(-(e_max + s - mus[sub]) / p["T"]) for c, sub, s in terms)
     return jnp.sum(fine, axis=1), local + lor * tail + rounding
 
 
@@ -236,9 +246,7 @@ def bloch_gain(
     _check_choice("variant", variant, VARIANTS)
     _check_choice("distribution", distribution, DISTRIBUTIONS)
     _check_choice("method", method, METHODS)
-    values = dict(
-        omega=omega, E_u=E_u, E_l=E_l, gamma_u=gamma_u, gamma_l=gamma_l, mu_u=mu_u, mu_l=mu_l, T=T
-    )
+    values = dict(omega=omega, E_u=E_u, E_l=E_l, gamma_u=gamma_u, gamma_l=gamma_l, mu_u=mu_u, mu_l=mu_l, T=T)
     check_parameters(values, RULES)
     flat, shape = broadcast_parameters(values)
     if method == "closed_form":
@@ -262,4 +270,3 @@ def _default_panels(flat, variant) -> int:
     reach = np.abs(delta) * (1.0 if variant == "density_matrix" else np.maximum(p["gamma_u"], p["gamma_l"]) / gam)
     e_max = np.maximum(np.maximum(p["mu_u"], p["mu_l"]) + reach, 0.0) + _TAIL * p["T"]
     return int(np.clip(np.ceil(np.max(e_max / (2 * p["T"]))), 16, 4096))
-

@@ -2,8 +2,9 @@
 
 The cavity field is a coherent amplitude ``a`` (semiclassical approximation, Eq. 24), so the
 quantum model B reduces to Model A with ``eps = g a``. In a frame rotating at a frequency
-``omega_f`` (``sigma_ul = e^{i omega_f t} <c_l^+ c_u>``, ``a = e^{i omega_f t} <a>``) the five
-equations of motion are (hbar = k_B = 1)
+``omega_f`` (``sigma_ul = e^{i omega_f t} <c_l^+ c_u>``, ``a = e^{i omega_f t} <a>``) the
+equations of motion are (hbar = k_B = 1; six real unknowns: sigma_uu, sigma_ll and the real and
+imaginary parts of sigma_ul and a)
 
 - ``d sigma_uu/dt = gamma_u (f_u - sigma_uu) - R``, ``d sigma_ll/dt = gamma_l (f_l - sigma_ll) + R``
   (B1, B2) with ``R = 2 Im{g^* a^* sigma_ul}`` the net rate of u -> l transitions;
@@ -351,8 +352,10 @@ def _y0(args):
 
 
 @eqx.filter_jit
-def _integrate_core(p, occupations, rtol, atol, steady_tol, max_steps, t_max_factor) -> LaserResult:
+def _integrate_core(p, occupations, controls, max_steps) -> LaserResult:
     import diffrax
+
+    rtol, atol, steady_tol = controls["rtol"], controls["atol"], controls["steady_tol"]
 
     args = _ode_args(p, occupations)
 
@@ -366,7 +369,7 @@ def _integrate_core(p, occupations, rtol, atol, steady_tol, max_steps, t_max_fac
             diffrax.ODETerm(_rhs),
             diffrax.Tsit5(),
             t0=0.0,
-            t1=t_max_factor / g3,
+            t1=controls["t_max"] / g3,
             dt0=None,
             y0=_y0(args),
             args=args,
@@ -449,8 +452,8 @@ def solve_laser(
     method: str = "closed_form",
     omega_frame=None,
     a0=None,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
+    rtol: float = 1e-12,
+    atol: float = 1e-20,
     steady_tol: float = 1e-10,
     max_steps: int = 200_000,
     t_max: float = 1e8,
@@ -477,7 +480,11 @@ def solve_laser(
       ``omega_cav``); the results do not depend on it.
     - `a0`: seed amplitude (> 0) for ``"integrate"``; default ``1e-4 sqrt(gamma_u gamma_l)/|g|``.
     - `rtol`, `atol`, `steady_tol`, `max_steps`, `t_max`: integration controls (`t_max` in units
-      of ``1/(gamma_u + gamma_l + gamma_b)``).
+      of ``1/(gamma_u + gamma_l + gamma_b)``). The error control is per component,
+      ``atol + rtol |y|``: the tiny default `atol` keeps a decaying field resolved relative to
+      its own size (it stops being resolved below about ``10 atol``). Keep `steady_tol` at least
+      ~100 `rtol`: where the state is (nearly) stationary the explicit solver takes steps at its
+      stability limit and the residual stalls at a few `rtol`.
     - `throw`: for ``"integrate"``, raise `SteadyStateError` if a point did not reach its steady
       state (e.g. critical slowing down right at threshold); otherwise only flag it in
       ``result.converged``.
@@ -493,7 +500,9 @@ def solve_laser(
     flat, shape = _prepare(values, occupations, method)
     if method == "closed_form":
         return _reshape(_closed_form_core(flat, occupations), shape)
-    res = _integrate_core(flat, occupations, rtol, atol, steady_tol, int(max_steps), float(t_max))
+    controls = {k: jnp.asarray(v, jnp.float64) for k, v in
+                dict(rtol=rtol, atol=atol, steady_tol=steady_tol, t_max=t_max).items()}  # fmt: skip
+    res = _integrate_core(flat, occupations, controls, int(max_steps))
     if throw and is_concrete(res.converged) and not bool(np.all(np.asarray(res.converged))):
         bad = np.flatnonzero(~np.asarray(res.converged))
         raise SteadyStateError(
@@ -523,8 +532,8 @@ def laser_trajectory(
     occupations: str = "effective",
     omega_frame=None,
     a0=None,
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
+    rtol: float = 1e-12,
+    atol: float = 1e-20,
     max_steps: int = 200_000,
 ) -> dict:
     """Time evolution of the semiclassical laser from the seed state (Eqs. B1, B2, 25, 26).
@@ -543,7 +552,8 @@ def laser_trajectory(
         gamma_b=gamma_b, mu_u=mu_u, mu_l=mu_l, T_u=T_u, T_l=T_l, omega_frame=omega_frame, a0=a0,
     )  # fmt: skip
     flat, shape = _prepare(values, occupations)
-    ys = _trajectory_core(flat, occupations, jnp.asarray(ts_np), rtol, atol, int(max_steps))
+    tols = (jnp.asarray(rtol, jnp.float64), jnp.asarray(atol, jnp.float64))
+    ys = _trajectory_core(flat, occupations, jnp.asarray(ts_np), tols, int(max_steps))
     out = {
         "t": jnp.broadcast_to(jnp.asarray(ts_np), ys.shape[:1] + ts_np.shape),
         "sigma_uu": ys[..., 0],
@@ -557,8 +567,10 @@ def laser_trajectory(
 
 
 @eqx.filter_jit
-def _trajectory_core(p, occupations, ts, rtol, atol, max_steps):
+def _trajectory_core(p, occupations, ts, tols, max_steps):
     import diffrax
+
+    rtol, atol = tols
 
     args = _ode_args(p, occupations)
 
@@ -635,9 +647,7 @@ def laser_li_curve(pump, *, pump_name: str = "mu_u", method: str = "closed_form"
     params[pump_name] = pump
     res = solve_laser(method=method, **params)
     gamma_b = jnp.broadcast_to(jnp.asarray(params["gamma_b"], float), res.shape)
-    mu_bias = jnp.broadcast_to(
-        jnp.asarray(params["mu_u"], float) - jnp.asarray(params["mu_l"], float), res.shape
-    )
+    mu_bias = jnp.broadcast_to(jnp.asarray(params["mu_u"], float) - jnp.asarray(params["mu_l"], float), res.shape)
     flux = gamma_b * res.intensity
     pump_arr = jnp.broadcast_to(jnp.asarray(pump, float), res.shape)
     return LICurve(

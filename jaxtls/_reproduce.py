@@ -158,11 +158,64 @@ def claim_led_solar(quick: bool) -> list[Check]:
     return checks
 
 
+def claim_laser(quick: bool) -> list[Check]:
+    import jaxtls as jt
+
+    rng = np.random.default_rng(3)
+    n = 4 if quick else 16
+    p = dict(E_u=1.0, E_l=0.0, omega_cav=1.0 + rng.uniform(-0.05, 0.05, n), g=0.05,
+             gamma_u=rng.uniform(0.01, 0.03, n), gamma_l=rng.uniform(0.01, 0.03, n),
+             gamma_b=rng.uniform(0.002, 0.01, n), mu_u=2.0, mu_l=-1.0, T_u=0.05, T_l=0.05)  # fmt: skip
+    closed = jt.solve_laser(**p)
+    integ = jt.solve_laser(**p, method="integrate")
+    eq30 = np.asarray(jt.lasing_frequency(p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"], p["gamma_l"], p["gamma_b"]))
+    w_err = float(np.max(np.abs(np.asarray(integ.omega) - eq30)))
+    i_err = float(np.max(np.abs(np.asarray(integ.intensity) / np.asarray(closed.intensity) - 1)))
+    e_ph = np.asarray(jt.effective_energies_cavity(p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"],
+                                                   p["gamma_l"], p["gamma_b"])[2])  # fmt: skip
+    pull = float(np.max(np.abs(eq30 - e_ph)))
+    return [
+        Check("Laser: integrated lasing frequency equals the pulled frequency", "Eq. 30", w_err, "< 1e-8",
+              w_err < 1e-8, f"{n} random lasers above threshold"),
+        Check("Laser: lasing frequency equals the photon effective energy E~_ph", "Eqs. 21, 30", pull, "< 1e-13",
+              pull < 1e-13),
+        Check("Laser: integrated intensity equals the closed form (real part of Eq. 29)", "Eq. 29", i_err,
+              "rel < 1e-6", i_err < 1e-6),
+        Check("Laser: all of them lase (pump ratio > 1)", "Eq. 29", float(np.min(np.asarray(closed.threshold))),
+              "> 1", bool(np.all(np.asarray(closed.lasing)))),
+    ]  # fmt: skip
+
+
+def claim_bloch_gain(quick: bool) -> list[Check]:
+    import jaxtls as jt
+
+    kw = dict(E_u=1.0, E_l=0.0, gamma_u=0.01, gamma_l=0.02, mu_u=0.02, mu_l=0.02, T=0.025)
+    below = np.linspace(0.9, 0.995, 20)
+    above = np.linspace(1.005, 1.1, 20)
+    out = {}
+    for variant in ("density_matrix", "effective", "naive"):
+        out[variant] = (np.asarray(jt.bloch_gain(below, **kw, variant=variant)),
+                        np.asarray(jt.bloch_gain(above, **kw, variant=variant)))  # fmt: skip
+    naive = float(max(np.max(np.abs(out["naive"][0])), np.max(np.abs(out["naive"][1]))))
+    dm_b, dm_a = out["density_matrix"]
+    ef_b, ef_a = out["effective"]
+    return [
+        Check("Bloch gain, equal occupations: the naive spectrum vanishes", "Sec. V", naive, "= 0", naive == 0.0),
+        Check("Bloch gain (Eq. 31): gain below the transition, absorption above", "Eq. 31",
+              float(min(dm_b.min(), -dm_a.max())), "> 0", bool(dm_b.min() > 0 and dm_a.max() < 0)),
+        Check("Bloch gain with effective energies: gain below, absorption above", "Eq. 14",
+              float(min(ef_b.min(), -ef_a.max())), "> 0", bool(ef_b.min() > 0 and ef_a.max() < 0)),
+    ]  # fmt: skip
+
+
 CLAIMS: list[tuple[str, Callable, str | None]] = [
     ("Effective energies (Model A)", claim_effective_energies_classical, "effective_energies"),
     ("Second law with bare vs effective occupations (Model A)", claim_second_law_classical, "entropy_production"),
     ("Flows and second law of the quantized cavity (Model B)", claim_cavity_flows, None),
     ("LED, electroluminescent cooling and solar cell (Model B)", claim_led_solar, "operation_regions"),
+    ("Frequency pulling of a detuned laser (Model C)", claim_laser, "frequency_pulling"),
+    ("Laser intensity and L-I curve (Model C)", lambda quick: [], "laser_li_curve"),
+    ("Bloch gain of intersubband transitions (Model D)", claim_bloch_gain, "bloch_gain"),
 ]
 
 

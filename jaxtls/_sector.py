@@ -75,11 +75,18 @@ class LindbladStructure:
         return len(self.hamiltonian) + len(self.jumps)
 
     def full_liouvillian_basis(self) -> np.ndarray:
-        """Dense complex superoperators ``S_t`` on the full Liouville space (reference path)."""
-        from ._superoperator import dissipator, hamiltonian_superop
-
-        basis = [np.asarray(hamiltonian_superop(_dense(h).astype(complex))) for h in self.hamiltonian]
-        basis += [np.asarray(dissipator(_dense(s).astype(complex))) for s in self.jumps]
+        """Dense complex superoperators ``S_t`` on the full Liouville space (reference path,
+        NumPy, row-major vectorisation as in `jaxtls._superoperator`)."""
+        d = self.dim
+        eye = np.eye(d)
+        basis = []
+        for h in self.hamiltonian:
+            h = _dense(h).astype(complex)
+            basis.append(-1j * (np.kron(h, eye) - np.kron(eye, h.T)))
+        for s in self.jumps:
+            s = _dense(s).astype(complex)
+            sds = s.conj().T @ s
+            basis.append(np.kron(s, s.conj()) - 0.5 * np.kron(sds, eye) - 0.5 * np.kron(eye, sds.T))
         return np.stack(basis)
 
 

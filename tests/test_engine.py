@@ -94,17 +94,21 @@ def test_sector_solution_equals_full_space(nmax, levels):
     # the sector of equal (Q, N): 6 (n_max + 1) elements minus the truncation edge
     assert sec.size == 6 * (nmax + 1) - 2
     rng = np.random.default_rng(nmax)
+    basis = st.full_liouvillian_basis()
+    solvers = [jax.jit(lambda c, s=s: steady_state(sec.ops, c, s)) for s in (DenseSolver(), BlockTridiagonalSolver())]
     for _ in range(3):
         c = np.concatenate([rng.uniform(-1, 1, 5), rng.uniform(0.01, 1, 6)])
-        full = np.tensordot(c, st.full_liouvillian_basis(), 1)
+        full = np.tensordot(c, basis, 1)
         d = st.dim
-        # independent dense reference: null vector by SVD of the full Liouvillian
-        _, sv, vh = np.linalg.svd(full)
-        rho_ref = vh[-1].conj().reshape(d, d)
-        rho_ref /= np.trace(rho_ref)
-        assert sv[-2] > 1e-8 * sv[0]  # unique steady state
-        for solver in (DenseSolver(), BlockTridiagonalSolver()):
-            x = steady_state(sec.ops, jnp.asarray(c), solver)
+        # independent dense reference on the full Liouville space: the equation of rho_00 replaced
+        # by the trace condition (a non-singular system exactly when the steady state is unique)
+        full[0] = np.eye(d).reshape(-1)
+        rhs = np.zeros(d * d, complex)
+        rhs[0] = 1.0
+        rho_ref = np.linalg.solve(full, rhs).reshape(d, d)
+        assert np.linalg.cond(full) < 1e12
+        for solve in solvers:
+            x = solve(jnp.asarray(c))
             np.testing.assert_allclose(sec.to_density_matrix(x), rho_ref, atol=1e-12)
 
 
