@@ -49,7 +49,7 @@ RULES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def classical_structure() -> Sector:
     """Sector of the two-level system with leads on u and l (6 real unknowns, one level)."""
     cu, cl = fermion_annihilators(2)

@@ -114,7 +114,7 @@ def _dense(op) -> np.ndarray:
     return op.toarray() if sp.issparse(op) else np.asarray(op)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def two_level_fermions():
     """``(c_u, c_l)`` for the two-level system, mode order (u, l); 4 x 4 dense."""
     return fermion_annihilators(2)
