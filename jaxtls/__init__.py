@@ -41,6 +41,7 @@ from ._scan import scan as scan
 from ._scan import scan_from_toml as scan_from_toml
 from ._sector import LindbladStructure as LindbladStructure
 from ._sector import Sector as Sector
+from ._batched_solver import BatchedBlockSolver as BatchedBlockSolver
 from ._steady import AutoSolver as AutoSolver
 from ._steady import BlockTridiagonalSolver as BlockTridiagonalSolver
 from ._steady import DenseSolver as DenseSolver

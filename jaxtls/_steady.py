@@ -13,7 +13,9 @@ and the result ``x`` of shape ``(K, m)`` (real unknowns, trace one):
   like ``1 / P(level 0)`` deep above a lasing threshold), and the result is normalised in
   log space. Cost ``O(K m^3)``, memory ``K m^2`` per point.
 
-`steady_state` picks the block solver when there are at least 4 levels (`AutoSolver`).
+`steady_state` picks `jaxtls._batched_solver.BatchedBlockSolver` (the same block elimination,
+batch-last layout, unrolled small-block kernel with partial pivoting) when there are at least 4
+levels, the dense solver otherwise (`AutoSolver`).
 `diagnostics` gives the residual checks reported with every result.
 """
 
@@ -140,13 +142,15 @@ class BlockTridiagonalSolver(AbstractSteadySolver):
 
 
 class AutoSolver(AbstractSteadySolver):
-    """`BlockTridiagonalSolver` for 4 or more levels, `DenseSolver` otherwise."""
+    """`BatchedBlockSolver` for 4 or more levels, `DenseSolver` otherwise."""
 
     min_levels: int = 4
 
     def choose(self, num_levels: int) -> AbstractSteadySolver:
         if num_levels >= self.min_levels:
-            return BlockTridiagonalSolver()
+            from ._batched_solver import BatchedBlockSolver  # circular at module level
+
+            return BatchedBlockSolver()
         return DenseSolver()
 
     def solve(self, blocks, ops):
