@@ -32,7 +32,13 @@ from ._sector import LindbladStructure, Sector
 from ._steady import describe_failures, dissipated, expectations, solve_batch
 from ._thermo import bose, entropy_production_rate, fermi
 
-__all__ = ["solve_cavity", "cavity_structure", "effective_energies_cavity", "cavity_coefficients"]
+__all__ = [
+    "solve_cavity",
+    "cavity_structure",
+    "effective_energies_cavity",
+    "cavity_coefficients",
+    "cavity_master_equation",
+]
 
 PARAMETERS = (
     "E_u", "E_l", "omega_cav", "g", "gamma_u", "gamma_l", "gamma_b",
@@ -91,9 +97,7 @@ def effective_energies_cavity(E_u, E_l, omega_cav, gamma_u, gamma_l, gamma_b):
 
 
 def _energies(p, occupations):
-    eff = effective_energies_cavity(
-        p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"], p["gamma_l"], p["gamma_b"]
-    )
+    eff = effective_energies_cavity(p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"], p["gamma_l"], p["gamma_b"])
     used = (p["E_u"], p["E_l"], p["omega_cav"]) if occupations == "bare" else eff
     return eff, used
 
@@ -128,9 +132,7 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int) -> Tra
     re_g, im_g = jnp.real(g), jnp.imag(g)
 
     def energy(f):  # Tr{H L_a rho}
-        return (
-            p["E_u"] * f[:, 0] + p["E_l"] * f[:, 1] + p["omega_cav"] * f[:, 2] + re_g * f[:, 3] + im_g * f[:, 4]
-        )
+        return p["E_u"] * f[:, 0] + p["E_l"] * f[:, 1] + p["omega_cav"] * f[:, 2] + re_g * f[:, 3] + im_g * f[:, 4]
 
     n_u_dot = lead_u[:, 0] + lead_u[:, 1]
     n_l_dot = lead_l[:, 0] + lead_l[:, 1]
@@ -146,9 +148,7 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int) -> Tra
     flat = jnp.concatenate([x.reshape(x.shape[0], -1), jnp.zeros((x.shape[0], 1), x.dtype)], axis=1)
     pops = flat[:, ops.diag_index].reshape(x.shape[0], 4, n_max + 1).sum(axis=1)
     resid = jnp.max(
-        jnp.stack(
-            [jnp.abs(u_u - e_u * n_u_dot), jnp.abs(u_l - e_l * n_l_dot), jnp.abs(u_b - e_ph * n_b_dot)]
-        ),
+        jnp.stack([jnp.abs(u_u - e_u * n_u_dot), jnp.abs(u_l - e_l * n_l_dot), jnp.abs(u_b - e_ph * n_b_dot)]),
         axis=0,
     )
     res = TransitionResult(
@@ -293,11 +293,50 @@ def _check_photon_energy(values, occupations):
                 f"positive photon energy), got min {np.min(p['omega_cav']):g}"
             )
         return
-    *_, e_ph = effective_energies_cavity(
-        p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"], p["gamma_l"], p["gamma_b"]
-    )
+    *_, e_ph = effective_energies_cavity(p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"], p["gamma_l"], p["gamma_b"])
     if np.any(np.asarray(e_ph) <= 0):
         raise ParameterError(
             "omega_cav must make the effective photon energy E~_ph = omega_cav - gamma_b Delta_cav/Gamma "
             f"(Eq. 21) positive, got min E~_ph = {np.min(e_ph):g}; raise omega_cav or lower gamma_b"
         )
+
+
+def cavity_master_equation(
+    *,
+    E_u,
+    E_l,
+    omega_cav,
+    g,
+    gamma_u,
+    gamma_l,
+    gamma_b,
+    mu_u,
+    mu_l,
+    T_u,
+    T_l,
+    T_b,
+    n_max: int = 30,
+    occupations: str = "effective",
+) -> tuple:
+    """Model B as a full-space ``(H, jumps)`` pair, the generator `jaxtls.evolve` integrates.
+
+    Scalar parameters as in `solve_cavity` (hbar = k_B = 1). Hilbert space ``|n_u n_l> x |n>``
+    (fermion modes first, ``n = 0..n_max``), dimension ``4 (n_max + 1)``. ``H`` is the
+    Jaynes-Cummings Hamiltonian of Sec. III B; ``jumps`` are, in this order,
+    ``gamma_u f_u D[c_u^+]``, ``gamma_u (1 - f_u) D[c_u]``, ``gamma_l f_l D[c_l^+]``,
+    ``gamma_l (1 - f_l) D[c_l]`` (Eq. 8), ``gamma_b (n_b + 1) D[a]``, ``gamma_b n_b D[a^+]``
+    (Eq. 17), with the occupations of `occupations` (``"bare"`` or ``"effective"``, Eq. 21).
+    Sum the per-jump energy flows of `jaxtls.evolve` in pairs for ``Udot_u, Udot_l, Udot_b``.
+    """
+    values = dict(
+        E_u=E_u, E_l=E_l, omega_cav=omega_cav, g=g, gamma_u=gamma_u, gamma_l=gamma_l, gamma_b=gamma_b,
+        mu_u=mu_u, mu_l=mu_l, T_u=T_u, T_l=T_l, T_b=T_b,
+    )  # fmt: skip
+    check_occupations(occupations, ("bare", "effective"))
+    check_parameters(values, RULES)
+    flat, shape = broadcast_parameters(values, complex_names=("g",))
+    if shape != ():
+        raise ParameterError(f"cavity_master_equation takes scalar parameters, got broadcast shape {shape}")
+    _check_photon_energy(values, occupations)
+    coeffs, _ = cavity_coefficients(flat, occupations)
+    return cavity_structure(n_max).structure.master_equation(coeffs[0])

@@ -67,9 +67,7 @@ def check_parameters(values: Mapping[str, object], rules: Mapping[str, str]) -> 
 
 def check_occupations(occupations: str, allowed=OCCUPATIONS) -> str:
     if occupations not in allowed:
-        raise ParameterError(
-            f"occupations must be one of {', '.join(repr(a) for a in allowed)}; got {occupations!r}"
-        )
+        raise ParameterError(f"occupations must be one of {', '.join(repr(a) for a in allowed)}; got {occupations!r}")
     return occupations
 
 

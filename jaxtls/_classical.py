@@ -21,6 +21,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ._checks import (
+    ParameterError,
     broadcast_parameters,
     check_occupations,
     check_parameters,
@@ -32,7 +33,7 @@ from ._sector import LindbladStructure, Sector
 from ._steady import describe_failures, dissipated, expectations, solve_batch
 from ._thermo import entropy_production_rate, fermi
 
-__all__ = ["solve_classical", "classical_closed_form", "classical_structure"]
+__all__ = ["solve_classical", "classical_closed_form", "classical_structure", "classical_master_equation"]
 
 PARAMETERS = ("E_u", "E_l", "omega", "eps", "gamma_u", "gamma_l", "mu_u", "mu_l", "T_u", "T_l")
 RULES = {
@@ -120,9 +121,7 @@ def _core(ops, p: dict, occupations: str, solver, tol: float) -> TransitionResul
         populations={"u": ex[:, 0], "l": ex[:, 1]},
         coherence=0.5 * (ex[:, 2] + 1j * ex[:, 3]),
         first_law_residual=u_u_dot + u_l_dot + power,
-        effective_energy_residual=jnp.maximum(
-            jnp.abs(u_u_dot - e_u * n_u_dot), jnp.abs(u_l_dot - e_l * n_l_dot)
-        ),
+        effective_energy_residual=jnp.maximum(jnp.abs(u_u_dot - e_u * n_u_dot), jnp.abs(u_l_dot - e_l * n_l_dot)),
         diagnostics=diag,
         occupations=occupations,
         model="classical",
@@ -159,7 +158,9 @@ def solve_classical(
     - `occupations`: ``"bare"`` (Eq. 9, bare energies in the Fermi functions), ``"effective"``
       (default, Eq. 14 energies, thermodynamically consistent) or ``"self_consistent"``
       (Appendix C fixed point; equal to ``"effective"`` in the RWA).
-    - `solver`: a `jaxtls` steady-state solver (default: automatic).
+    - `solver`: a `jaxtls` steady-state solver (default: automatic); with
+      ``occupations="self_consistent"`` an optimistix root finder for the fixed point
+      (default Levenberg-Marquardt, rtol = atol = 1e-12).
     - `throw`: raise `SteadyStateError` if a steady state fails its checks (else only flag it
       in ``result.diagnostics.ok``).
     - `tol`: tolerance of those checks.
@@ -171,7 +172,12 @@ def solve_classical(
         E_u=E_u, E_l=E_l, omega=omega, eps=eps, gamma_u=gamma_u, gamma_l=gamma_l,
         mu_u=mu_u, mu_l=mu_l, T_u=T_u, T_l=T_l,
     )  # fmt: skip
-    check_occupations(occupations, ("bare", "effective"))
+    check_occupations(occupations, ("bare", "effective", "self_consistent"))
+    if occupations == "self_consistent":
+        # Appendix C: the general driven-system machinery (Floquet harmonics + fixed point)
+        from ._selfconsistent import solve_classical_self_consistent
+
+        return solve_classical_self_consistent(**values, solver=solver, throw=throw, tol=tol)
     check_parameters(values, RULES)
     flat, shape = broadcast_parameters(values, complex_names=("eps",))
     res = _core(classical_structure().ops, flat, occupations, solver, tol)
@@ -230,3 +236,43 @@ def classical_closed_form(
         "effective_energy": {"u": e_u, "l": e_l},
         "occupation": {"u": f_u, "l": f_l},
     }
+
+
+def classical_master_equation(
+    *, E_u, E_l, omega, eps, gamma_u, gamma_l, mu_u, mu_l, T_u, T_l, occupations: str = "effective"
+) -> tuple:
+    """Model A in the laboratory frame as an ``(H(t), jumps)`` pair for `jaxtls.evolve`.
+
+    Scalar parameters as in `solve_classical` (hbar = k_B = 1). ``H(t) = E_u n_u + E_l n_l +
+    eps c_u^+ c_l e^{-i omega t} + h.c.`` on the 4-dimensional Fock space ``|n_u n_l>``
+    (Jordan-Wigner order u, l), a callable of ``t``; ``jumps`` are, in this order,
+    ``gamma_u f_u D[c_u^+]``, ``gamma_u (1 - f_u) D[c_u]``, ``gamma_l f_l D[c_l^+]``,
+    ``gamma_l (1 - f_l) D[c_l]`` (Eq. 8) with the occupations of `occupations` (``"bare"``,
+    Eq. 9, or ``"effective"``, Eq. 14). The power of `jaxtls.evolve` is ``Tr{rho dH/dt}`` (Eq. 6).
+    """
+    values = dict(
+        E_u=E_u, E_l=E_l, omega=omega, eps=eps, gamma_u=gamma_u, gamma_l=gamma_l,
+        mu_u=mu_u, mu_l=mu_l, T_u=T_u, T_l=T_l,
+    )  # fmt: skip
+    check_occupations(occupations, ("bare", "effective"))
+    check_parameters(values, RULES)
+    p, shape = broadcast_parameters(values, complex_names=("eps",))
+    if shape != ():
+        raise ParameterError(f"classical_master_equation takes scalar parameters, got broadcast shape {shape}")
+    p = {k: v[0] for k, v in p.items()}
+    f_u, f_l = _occupations(p, occupations)
+    cu, cl = fermion_annihilators(2)
+    nu, nl = dag(cu) @ cu, dag(cl) @ cl
+    hop = dag(cu) @ cl
+    h0 = p["E_u"] * nu + p["E_l"] * nl
+    eps_c = jnp.asarray(p["eps"], jnp.complex128)
+    omega_ = p["omega"]
+
+    def hamiltonian(t):
+        ph = jnp.exp(-1j * omega_ * t)
+        drive = eps_c * ph * hop
+        return (h0 + drive + dag(drive)).astype(jnp.complex128)
+
+    gu, gl = p["gamma_u"], p["gamma_l"]
+    jumps = ((gu * f_u, dag(cu)), (gu * (1 - f_u), cu), (gl * f_l, dag(cl)), (gl * (1 - f_l), cl))
+    return hamiltonian, jumps

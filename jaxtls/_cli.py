@@ -88,8 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default=None, help="figure file (.png or .pdf); default STORE-OUTPUT.png")
     pl.add_argument("--x", default=None, help="dimension on the x axis")
     pl.add_argument("--y", default=None, help="dimension on the y axis (2-D map)")
-    pl.add_argument("--sel", action="append", default=None, metavar="NAME=VALUE",
-                    help="select a value of another dimension (repeatable)")
+    pl.add_argument(
+        "--sel",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="select a value of another dimension (repeatable)",
+    )
     return parser
 
 

@@ -46,7 +46,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import lu_factor, lu_solve
 from jaxtyping import Array
 
 from ._checks import ParameterError, is_concrete
@@ -64,9 +63,12 @@ __all__ = [
     "periodic_steady_state",
     "resolve_method",
     "block_tridiagonal_solve",
+    "harmonic_blocks",
 ]
 
 _HP = jax.lax.Precision.HIGHEST
+#: relative pivot below which a linear system is reported as singular (non-unique steady state)
+SINGULAR_PIVOT = 1e-12
 
 
 # ------------------------------------------------------------------------------------------------
@@ -80,66 +82,93 @@ def _block_apply(blocks, x):
     return y
 
 
+def _inverse(a):
+    """Inverse of a square matrix by Gauss-Jordan elimination with partial pivoting, in plain
+    JAX operations (no LAPACK custom call), and the smallest pivot relative to ``max|a|``
+    (a singularity indicator: ~1e-16 for an exactly singular matrix).
+
+    jaxlib 0.10.x runs batched CPU LAPACK kernels through a thread-pool ``ParallelBatchMap``
+    that can deadlock when two of them execute concurrently (observed here under `jax.vmap`
+    on a two-core machine), so the periodic solvers avoid LAPACK in their vmapped hot path.
+    """
+    m = a.shape[-1]
+    aug = jnp.concatenate([a, jnp.eye(m, dtype=a.dtype)], axis=-1)
+    rows = jnp.arange(m)
+    scale = jnp.max(jnp.abs(a))
+
+    def body(k, carry):
+        aug, pmin = carry
+        col = jnp.where(rows >= k, jnp.abs(aug[:, k]), -1.0)
+        p = jnp.argmax(col)
+        rk, rp = aug[k], aug[p]
+        aug = aug.at[p].set(rk).at[k].set(rp)
+        piv = aug[k, k]
+        row = aug[k] / piv
+        factor = aug[:, k].at[k].set(0.0)
+        aug = aug - factor[:, None] * row[None, :]
+        return aug.at[k].set(row), jnp.minimum(pmin, jnp.abs(piv))
+
+    aug, pmin = jax.lax.fori_loop(0, m, body, (aug, jnp.asarray(jnp.inf, scale.dtype)))
+    return aug[:, m:], pmin / scale
+
+
 def _block_factor(blocks):
     """Block LU ``A = L U``: ``U`` has diagonal blocks ``S_c = B_c - A_c S_{c-1}^{-1} C_{c-1}``
-    (stored LU-factorised) and super-diagonal ``C_c``; ``L`` has ``A_c S_{c-1}^{-1}`` below."""
+    (stored as explicit inverses) and super-diagonal ``C_c``; ``L`` has ``A_c S_{c-1}^{-1}``."""
     sub, diag, sup = blocks[:, 0], blocks[:, 1], blocks[:, 2]
-    first = lu_factor(diag[0])
+    first, p0 = _inverse(diag[0])
 
-    def step(prev, inp):
+    def step(prev_inv, inp):
         a_c, b_c, c_prev = inp
-        s = b_c - a_c @ lu_solve(prev, c_prev)
-        fac = lu_factor(s)
-        return fac, fac
+        s = b_c - jnp.matmul(a_c, jnp.matmul(prev_inv, c_prev, precision=_HP), precision=_HP)
+        inv, piv = _inverse(s)
+        return inv, (inv, piv)
 
-    _, rest = jax.lax.scan(step, first, (sub[1:], diag[1:], sup[:-1]))
-    lu = jnp.concatenate([first[0][None], rest[0]], axis=0)
-    piv = jnp.concatenate([first[1][None], rest[1]], axis=0)
-    return lu, piv
+    _, (rest, pivs) = jax.lax.scan(step, first, (sub[1:], diag[1:], sup[:-1]))
+    return jnp.concatenate([first[None], rest], axis=0), jnp.minimum(p0, jnp.min(pivs, initial=jnp.inf))
 
 
-def _block_lu_solve(blocks, fac, b):
-    lu, piv = fac
+def _block_lu_solve(blocks, inv, b):
     sub, sup = blocks[:, 0], blocks[:, 2]
-    y0 = lu_solve((lu[0], piv[0]), b[0])
+    y0 = jnp.matmul(inv[0], b[0], precision=_HP)
 
     def fwd(y_prev, inp):
-        a_c, b_c, lu_c, piv_c = inp
-        y_c = lu_solve((lu_c, piv_c), b_c - a_c @ y_prev)
+        a_c, b_c, inv_c = inp
+        y_c = jnp.matmul(inv_c, b_c - jnp.matmul(a_c, y_prev, precision=_HP), precision=_HP)
         return y_c, y_c
 
-    _, ys = jax.lax.scan(fwd, y0, (sub[1:], b[1:], lu[1:], piv[1:]))
+    _, ys = jax.lax.scan(fwd, y0, (sub[1:], b[1:], inv[1:]))
     ys = jnp.concatenate([y0[None], ys], axis=0)
 
     def bwd(x_next, inp):
-        y_c, c_c, lu_c, piv_c = inp
-        x_c = y_c - lu_solve((lu_c, piv_c), c_c @ x_next)
+        y_c, c_c, inv_c = inp
+        x_c = y_c - jnp.matmul(inv_c, jnp.matmul(c_c, x_next, precision=_HP), precision=_HP)
         return x_c, x_c
 
-    _, xs = jax.lax.scan(bwd, ys[-1], (ys[:-1], sup[:-1], lu[:-1], piv[:-1]), reverse=True)
+    _, xs = jax.lax.scan(bwd, ys[-1], (ys[:-1], sup[:-1], inv[:-1]), reverse=True)
     return jnp.concatenate([xs, ys[-1][None]], axis=0)
 
 
-def _block_lu_solve_transpose(blocks, fac, g):
+def _block_lu_solve_transpose(blocks, inv, g):
     """Solve ``A^T y = g`` with the factors of ``A`` (``A^T = U^T L^T``)."""
-    lu, piv = fac
     sub, sup = blocks[:, 0], blocks[:, 2]
-    w0 = lu_solve((lu[0], piv[0]), g[0], trans=1)
+    invt = jnp.swapaxes(inv, -1, -2)
+    w0 = jnp.matmul(invt[0], g[0], precision=_HP)
 
     def fwd(w_prev, inp):
-        g_c, c_prev, lu_c, piv_c = inp
-        w_c = lu_solve((lu_c, piv_c), g_c - c_prev.T @ w_prev, trans=1)
+        g_c, c_prev, inv_c = inp
+        w_c = jnp.matmul(inv_c, g_c - jnp.matmul(c_prev.T, w_prev, precision=_HP), precision=_HP)
         return w_c, w_c
 
-    _, ws = jax.lax.scan(fwd, w0, (g[1:], sup[:-1], lu[1:], piv[1:]))
+    _, ws = jax.lax.scan(fwd, w0, (g[1:], sup[:-1], invt[1:]))
     ws = jnp.concatenate([w0[None], ws], axis=0)
 
     def bwd(y_next, inp):
-        w_c, a_next, lu_c, piv_c = inp
-        y_c = w_c - lu_solve((lu_c, piv_c), a_next.T @ y_next, trans=1)
+        w_c, a_next, inv_c = inp
+        y_c = w_c - jnp.matmul(inv_c, jnp.matmul(a_next.T, y_next, precision=_HP), precision=_HP)
         return y_c, y_c
 
-    _, ys = jax.lax.scan(bwd, ws[-1], (ws[:-1], sub[1:], lu[:-1], piv[:-1]), reverse=True)
+    _, ys = jax.lax.scan(bwd, ws[-1], (ws[:-1], sub[1:], invt[:-1]), reverse=True)
     return jnp.concatenate([ys, ws[-1][None]], axis=0)
 
 
@@ -147,18 +176,23 @@ def block_tridiagonal_solve(blocks, b):
     """Solve ``A x = b`` for a block-tridiagonal ``A`` (``blocks (C, 3, m, m)``: sub-diagonal,
     diagonal, super-diagonal blocks of block row ``c``; ``b (C, m)``).
 
-    Block LU without pivoting between blocks (matrix continued fraction), with partial pivoting
-    inside each block. Wrapped in `jax.lax.custom_linear_solve`: forward- and reverse-mode
-    derivatives solve with the *same* factorisation (never differentiating through it).
+    Block LU without pivoting between blocks (a matrix continued fraction), Gauss-Jordan with
+    partial pivoting inside each block. Wrapped in `jax.lax.custom_linear_solve`: forward- and
+    reverse-mode derivatives solve with the *same* factorisation (never differentiating
+    through it).
+
+    **Returns:** ``(x, min_pivot)``, ``min_pivot`` the smallest Gauss-Jordan pivot relative to
+    its block's largest entry (about ``1e-16`` or less when ``A`` is singular).
     """
     frozen = jax.lax.stop_gradient(blocks)
-    fac = _block_factor(frozen)
-    return jax.lax.custom_linear_solve(
+    inv, min_pivot = _block_factor(frozen)
+    x = jax.lax.custom_linear_solve(
         lambda x: _block_apply(blocks, x),
         b,
-        solve=lambda _, rhs: _block_lu_solve(frozen, fac, rhs),
-        transpose_solve=lambda _, rhs: _block_lu_solve_transpose(frozen, fac, rhs),
+        solve=lambda _, rhs: _block_lu_solve(frozen, inv, rhs),
+        transpose_solve=lambda _, rhs: _block_lu_solve_transpose(frozen, inv, rhs),
     )
+    return x, min_pivot
 
 
 # ------------------------------------------------------------------------------------------------
@@ -249,8 +283,12 @@ class PeriodicDiagnostics(eqx.Module):
     - `min_eigenvalue`: smallest eigenvalue of ``rho(0)`` and of the period average;
     - `harmonic_tail`: Floquet: ``max(|rho_{n_harm}|, |rho_{-n_harm}|)``; propagator: 0;
     - `periodicity_error`: propagator: ``max|U(tau) rho(0) - rho(0)|``; Floquet: 0;
+    - `min_pivot`: smallest Gauss-Jordan pivot relative to the largest entry of its matrix (the
+      harmonic blocks for Floquet, the period-map system for the propagator); below
+      ``1e-12`` the linear system is (numerically) singular: the steady state is not unique;
     - `ok`: all finite, residual, trace error, tail and periodicity error below ``tol``,
-      ``min_eigenvalue >= -tol`` and, for the propagator, the integration succeeded.
+      ``min_eigenvalue >= -tol``, ``min_pivot > 1e-12`` and, for the propagator, the
+      integration succeeded.
     """
 
     residual: Array
@@ -258,6 +296,7 @@ class PeriodicDiagnostics(eqx.Module):
     min_eigenvalue: Array
     harmonic_tail: Array
     periodicity_error: Array
+    min_pivot: Array
     ok: Array
 
 
@@ -338,9 +377,13 @@ def _finish(system, f, u_dot, n_dot, power, pops, rho0, rho_av, rho_h, diag, met
     )
 
 
-def _min_eig(rho):
-    herm = 0.5 * (rho + rho.conj().T)
-    return jnp.min(jnp.linalg.eigvalsh(herm))
+def _min_eig(*rhos):
+    """Smallest eigenvalue of the Hermitian parts of ``rhos`` (one batched LAPACK call, so that
+    no two LAPACK kernels run concurrently; NaN input is sanitised, then reported as NaN)."""
+    herm = jnp.stack([0.5 * (r + r.conj().T) for r in rhos])
+    finite = jnp.all(jnp.isfinite(herm))
+    ev = jnp.min(jnp.linalg.eigvalsh(jnp.where(finite, herm, 0.0)))
+    return jnp.where(finite, ev, jnp.nan)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -374,13 +417,14 @@ def _chunk_table(n_harm: int, size: int):
     return table, harm, valid
 
 
-def _floquet_matrix(lk, omega, n_harm: int, kmax: int, trace_row):
-    """Blocks ``(C, 3, S D, S D)`` and right-hand side ``(C, S D)`` of the harmonic system
-    with the trace condition (module docstring); ``S = max(K, 1)`` harmonics per chunk."""
+def harmonic_blocks(lk, omega, n_harm: int, kmax: int):
+    """Block-tridiagonal form of the harmonic system ``(L_0 + i n omega) x_n + sum_{k != 0}
+    L_k x_{n-k}`` for ``|n| <= n_harm``, with ``lk`` the components ``k = -K..K``
+    (``(2K+1, D, D)``). Harmonics are grouped ``S = max(K, 1)`` per chunk; padding unknowns get
+    the identity. **Returns:** ``blocks (C, 3, S D, S D)`` and the ``(C, S)`` validity mask."""
     size = max(kmax, 1)
     dd = lk.shape[-1]
     table, harm, valid = _chunk_table(n_harm, size)
-    # pad the harmonic list to k = -size..size plus one zero block
     lpad = jnp.zeros((2 * size + 2, dd, dd), lk.dtype)
     lpad = lpad.at[size - kmax : size + kmax + 1].set(lk)
     blocks = lpad[table]  # (C, 3, S, S, D, D)
@@ -392,7 +436,16 @@ def _floquet_matrix(lk, omega, n_harm: int, kmax: int, trace_row):
     idx = np.arange(size)
     blocks = blocks.at[:, 1, idx, idx].add(diag_add)
     blocks = blocks.transpose(0, 1, 2, 4, 3, 5).reshape(nchunks, 3, size * dd, size * dd)
-    # trace condition replaces the (0,0) equation of rho_0
+    return blocks, valid
+
+
+def _floquet_matrix(lk, omega, n_harm: int, kmax: int, trace_row):
+    """Blocks and right-hand side ``(C, S D)`` of the harmonic system with the trace condition
+    replacing the ``(0, 0)`` equation of ``rho_0`` (module docstring)."""
+    size = max(kmax, 1)
+    dd = lk.shape[-1]
+    blocks, valid = harmonic_blocks(lk, omega, n_harm, kmax)
+    nchunks = blocks.shape[0]
     c0, j0 = n_harm // size, n_harm % size
     row = j0 * dd
     blocks = blocks.at[c0, :, row, :].set(0.0)
@@ -408,7 +461,7 @@ def _floquet_steady_state(system: FermionicSystem, f, n_harm: int) -> PeriodicSt
     kmax = system.max_harmonic
     lk = system.liouvillian_harmonics(f)
     blocks, b, valid = _floquet_matrix(lk, system.omega, n_harm, kmax, ops["trace"])
-    x = block_tridiagonal_solve(blocks, b)
+    x, min_pivot = block_tridiagonal_solve(blocks, b)
     size = max(kmax, 1)
     nh = 2 * n_harm + 1
     rho_h = x.reshape(-1, size, dd)[np.asarray(valid)].reshape(nh, d, d)  # n = -N..N
@@ -419,7 +472,7 @@ def _floquet_steady_state(system: FermionicSystem, f, n_harm: int) -> PeriodicSt
     rho_av = rho_h[n_harm]
     rho0 = jnp.sum(rho_h, axis=0)
     trace_error = jnp.abs(jnp.trace(rho_av) - 1.0)
-    min_eig = jnp.minimum(_min_eig(rho_av), _min_eig(rho0))
+    min_eig = _min_eig(rho_av, rho0)
     if n_harm > 0:
         tail = jnp.maximum(jnp.linalg.norm(rho_h[0]), jnp.linalg.norm(rho_h[-1]))
     else:
@@ -445,6 +498,7 @@ def _floquet_steady_state(system: FermionicSystem, f, n_harm: int) -> PeriodicSt
         min_eigenvalue=min_eig,
         harmonic_tail=tail,
         periodicity_error=jnp.zeros((), jnp.float64),
+        min_pivot=min_pivot,
         ok=jnp.asarray(True),
     )
     return _finish(system, f, u_dot, n_dot, power, pops, rho0, rho_av, rho_h, diag, "floquet")
@@ -511,7 +565,8 @@ def _propagator_steady_state(system: FermionicSystem, f, method: PeriodPropagato
     trace = jnp.asarray(ops["trace"], a.dtype)
     a = a.at[0].set(trace)
     rhs = jnp.zeros(dd, a.dtype).at[0].set(1.0)
-    v = jnp.linalg.solve(a, rhs)
+    inv_a, min_pivot = _inverse(a)
+    v = inv_a @ rhs
     residual = jnp.max(jnp.abs(a @ v - rhs)) / (jnp.max(jnp.abs(a)) * jnp.max(jnp.abs(v)))
     per_err = jnp.max(jnp.abs(prop @ v - v))
     rho0 = v.reshape(d, d)
@@ -526,6 +581,7 @@ def _propagator_steady_state(system: FermionicSystem, f, method: PeriodPropagato
         min_eigenvalue=_min_eig(rho0),
         harmonic_tail=jnp.zeros((), jnp.float64),
         periodicity_error=per_err,
+        min_pivot=min_pivot,
         ok=ok_int,
     )
     return _finish(system, f, u_dot, n_dot, power, pops, rho0, None, None, diag, "propagator")
@@ -552,12 +608,14 @@ def _finalise_diagnostics(state: PeriodicSteadyState, tol: float) -> PeriodicSte
         & (dg.min_eigenvalue >= -tol)
         & (dg.harmonic_tail < tol)
         & (dg.periodicity_error < tol)
+        & (dg.min_pivot > SINGULAR_PIVOT)
     )
     return eqx.tree_at(lambda s: s.diagnostics.ok, state, ok)
 
 
 @eqx.filter_jit
-def _solve_jit(meth, system, f, tol):
+def _solve_jit(meth, system, occupations, tol):
+    f = system.resolve_occupations(occupations)
     return _finalise_diagnostics(meth.solve(system, f), tol)
 
 
@@ -577,7 +635,8 @@ def describe_periodic_failures(diag: PeriodicDiagnostics, tol: float) -> str | N
         f"max relative residual {worst(diag.residual):.3g}, max trace error {worst(diag.trace_error):.3g}, "
         f"min eigenvalue {worst(diag.min_eigenvalue, np.nanmin):.3g}, max harmonic tail "
         f"{worst(diag.harmonic_tail):.3g} (raise n_harm if large), max periodicity error "
-        f"{worst(diag.periodicity_error):.3g} (tighten rtol/atol or raise max_steps if large); "
+        f"{worst(diag.periodicity_error):.3g} (tighten rtol/atol or raise max_steps if large), "
+        f"min relative pivot {worst(diag.min_pivot, np.nanmin):.3g} (singular below {SINGULAR_PIVOT:g}); "
         f"first failing flat index {bad[0]}. A singular system (non-unique steady state) usually "
         "means a level is not damped by any lead; pass throw=False to get the flagged results."
     )
@@ -612,8 +671,9 @@ def periodic_steady_state(
     if not isinstance(system, FermionicSystem):
         raise ParameterError(f"system must be a jaxtls.FermionicSystem, got {type(system).__name__}")
     meth = resolve_method(method, system)
-    f = system.resolve_occupations(occupations)
-    state = _solve_jit(meth, system, f, tol)
+    if occupations is not None:
+        system.resolve_occupations(occupations)  # validate up front (raises on bad input)
+    state = _solve_jit(meth, system, occupations, tol)
     if throw and is_concrete(state.diagnostics.ok):
         msg = describe_periodic_failures(state.diagnostics, tol)
         if msg is not None:

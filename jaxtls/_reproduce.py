@@ -133,10 +133,21 @@ def claim_led_solar(quick: bool) -> list[Check]:
     heat = mod.heat_out_of_leads(r, bias)
     cooling = (rate > 0) & (bias[:, None] < e_ph) & (heat > 0)
     checks = [
-        Check("LED (T_b = T): R has the sign of the bias at every resolved grid point", "Eq. 22",
-              float(sign_ok), "= 1", bool(sign_ok == 1.0), f"{int(resolved.sum())} points"),
-        Check("Electroluminescent cooling: emission with mu_u - mu_l < E~_ph extracts heat from the leads",
-              "Eq. 21", int(cooling.sum()), "> 0 points", bool(cooling.sum() > 0)),
+        Check(
+            "LED (T_b = T): R has the sign of the bias at every resolved grid point",
+            "Eq. 22",
+            float(sign_ok),
+            "= 1",
+            bool(sign_ok == 1.0),
+            f"{int(resolved.sum())} points",
+        ),
+        Check(
+            "Electroluminescent cooling: emission with mu_u - mu_l < E~_ph extracts heat from the leads",
+            "Eq. 21",
+            int(cooling.sum()),
+            "> 0 points",
+            bool(cooling.sum() > 0),
+        ),
     ]
     bias, omega, r = mod.compute(quick, T_b=mod.T_HOT)
     rate = np.asarray(r.rate)
@@ -149,11 +160,21 @@ def claim_led_solar(quick: bool) -> list[Check]:
     voc = np.broadcast_to(e_ph * (1 - mod.T / mod.T_HOT), rate.shape)
     below = (bias[:, None] > 0) & (bias[:, None] < voc) & (np.abs(rate) > 1e-12 * np.max(np.abs(rate)))
     checks += [
-        Check("Solar cell: efficiency P_el/Udot_b never exceeds Carnot (max ratio)", "Sec. III B",
-              float(eff.max() / carnot), "<= 1", bool(eff.max() <= carnot * (1 + 1e-9)),
-              f"{int(gen.sum())} generating points"),
-        Check("Solar cell: R < 0 for 0 < mu_u - mu_l < E~_ph (1 - T/T_b)", "Eq. 22",
-              float(np.mean(rate[below] < 0)), "= 1", bool(np.all(rate[below] < 0))),
+        Check(
+            "Solar cell: efficiency P_el/Udot_b never exceeds Carnot (max ratio)",
+            "Sec. III B",
+            float(eff.max() / carnot),
+            "<= 1",
+            bool(eff.max() <= carnot * (1 + 1e-9)),
+            f"{int(gen.sum())} generating points",
+        ),
+        Check(
+            "Solar cell: R < 0 for 0 < mu_u - mu_l < E~_ph (1 - T/T_b)",
+            "Eq. 22",
+            float(np.mean(rate[below] < 0)),
+            "= 1",
+            bool(np.all(rate[below] < 0)),
+        ),
     ]
     return checks
 

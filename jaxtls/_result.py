@@ -99,8 +99,7 @@ class TransitionResult(eqx.Module):
                 continue
             out[name] = {k: conv(w) for k, w in v.items()} if isinstance(v, dict) else conv(v)
         out["diagnostics"] = {
-            k: conv(getattr(self.diagnostics, k))
-            for k in ("residual", "trace_error", "min_eigenvalue", "ok")
+            k: conv(getattr(self.diagnostics, k)) for k in ("residual", "trace_error", "min_eigenvalue", "ok")
         }
         out["occupations"] = self.occupations
         out["model"] = self.model

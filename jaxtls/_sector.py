@@ -29,6 +29,7 @@ import dataclasses
 from collections.abc import Sequence
 
 import equinox as eqx
+import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 from jaxtyping import Array, Float
@@ -73,6 +74,19 @@ class LindbladStructure:
     @property
     def num_terms(self) -> int:
         return len(self.hamiltonian) + len(self.jumps)
+
+    def master_equation(self, coeffs) -> tuple:
+        """The full-space ``(H, jumps)`` pair for coefficients ``coeffs`` (one point, ordered
+        as ``hamiltonian`` then ``jumps``): ``H = sum_k h_k H_k`` (dense, complex) and
+        ``jumps = ((r_j, s_j), ...)``, the input `jaxtls.evolve` takes for transients."""
+        coeffs = jnp.asarray(coeffs)
+        nh = len(self.hamiltonian)
+        if coeffs.shape != (self.num_terms,):
+            raise ValueError(f"coeffs must have shape ({self.num_terms},), got {coeffs.shape}")
+        hs = jnp.asarray(np.stack([_dense(h).astype(complex) for h in self.hamiltonian]))
+        h = jnp.einsum("k,kij->ij", coeffs[:nh].astype(hs.dtype), hs)
+        jumps = tuple((coeffs[nh + j], jnp.asarray(_dense(s).astype(complex))) for j, s in enumerate(self.jumps))
+        return h, jumps
 
     def full_liouvillian_basis(self) -> np.ndarray:
         """Dense complex superoperators ``S_t`` on the full Liouville space (reference path,

@@ -7,7 +7,8 @@ energies ``E~`` as the root of
 
     r(E~) = E~(f = fermi(E~, mu, T)) - E~,
 
-with `optimistix.root_find` (Newton by default, starting from the bare level energies), and is
+with `optimistix.root_find` (Levenberg-Marquardt by default, starting from the bare level
+energies), and is
 differentiated implicitly (`optimistix.ImplicitAdjoint`: the implicit function theorem at the
 solution, never through the iterations). At the fixed point the period-averaged entropy
 production is non-negative (Spohn's inequality, Appendix C).
@@ -123,10 +124,14 @@ def effective_energies(
 # ------------------------------------------------------------------------------------------------
 # Fixed point
 # ------------------------------------------------------------------------------------------------
-def _residual(energies, args):
+def _fixed_point_map(energies, args):
     system, method, scale = args
     f = system.occupations_from_energies(energies)
-    return _regularised_effective_energies(system, method, f, scale) - energies
+    return _regularised_effective_energies(system, method, f, scale)
+
+
+def _residual(energies, args):
+    return _fixed_point_map(energies, args) - energies
 
 
 class SelfConsistentSteadyState(eqx.Module):
@@ -139,7 +144,6 @@ class SelfConsistentSteadyState(eqx.Module):
       ``particle_current``, ``power``, ``entropy_flow``, ``entropy_production``,
       ``first_law_residual``, ``occupation``, ``populations``).
     - `effective_energy`: the self-consistent ``E~_a`` (C3), ``(..., n_leads)``.
-    - `fixed_point_residual`: ``max_a |E~_a(f(E~)) - E~_a|``.
     - `effective_energy_residual`: ``max_a |Udot_a - E~_a Ndot_a|`` (zero at an exact fixed
       point; see the module docstring for the case ``Udot_a != 0 = Ndot_a``).
     - `num_steps`: root-finder steps; `converged`: whether the root finder succeeded.
@@ -147,7 +151,6 @@ class SelfConsistentSteadyState(eqx.Module):
 
     steady_state: PeriodicSteadyState
     effective_energy: Array
-    fixed_point_residual: Array
     effective_energy_residual: Array
     num_steps: Array
     converged: Array
@@ -190,32 +193,51 @@ class SelfConsistentSteadyState(eqx.Module):
 
 
 def _default_solver(rtol: float, atol: float):
-    return optx.Newton(rtol=rtol, atol=atol)
+    # Levenberg-Marquardt (trust region) rather than plain Newton: with strong interactions and
+    # low temperatures E~(f(E~)) is steep and the plain Newton / fixed-point iterations can cycle
+    # between charge configurations; near the solution LM takes Gauss-Newton (= Newton) steps.
+    return optx.LevenbergMarquardt(rtol=rtol, atol=atol)
 
 
 def _self_consistent_core(system, method, solver, initial, max_steps, scale, tol):
     y0 = system.bare_energies() if initial is None else jnp.asarray(initial, jnp.float64)
-    sol = optx.root_find(
-        _residual,
-        solver,
-        y0,
-        args=(system, method, scale),
-        max_steps=max_steps,
-        adjoint=optx.ImplicitAdjoint(),
-        throw=False,
-    )
+    if isinstance(solver, optx.AbstractFixedPointSolver):
+        sol = optx.fixed_point(
+            _fixed_point_map,
+            solver,
+            y0,
+            args=(system, method, scale),
+            max_steps=max_steps,
+            adjoint=optx.ImplicitAdjoint(),
+            throw=False,
+        )
+    else:
+        sol = optx.root_find(
+            _residual,
+            solver,
+            y0,
+            args=(system, method, scale),
+            max_steps=max_steps,
+            adjoint=optx.ImplicitAdjoint(),
+            throw=False,
+        )
     energies = sol.value
     f = system.occupations_from_energies(energies)
     state = _finalise_diagnostics(method.solve(system, f), tol)
-    fp_res = jnp.max(jnp.abs(_residual(jax.lax.stop_gradient(energies), (system, method, scale))))
     ee_res = jnp.max(jnp.abs(state.energy_current - energies * state.particle_current))
-    converged = (sol.result == optx.RESULTS.successful) & jnp.isfinite(fp_res)
+    # a least-squares solver may stop at a local minimum of |r|: also require Udot = E~ Ndot
+    scale = jnp.max(jnp.abs(state.energy_current)) + jnp.max(jnp.abs(energies * state.particle_current))
+    floor = 1e-13 * jnp.max(system.lead_array("gamma")) * (1.0 + jnp.max(jnp.abs(energies)))
+    converged = (
+        (sol.result == optx.RESULTS.successful)
+        & jnp.all(jnp.isfinite(energies))
+        & (ee_res <= jnp.sqrt(tol) * 1e-2 * scale + floor)
+    )
     ok = state.diagnostics.ok & converged
     state = eqx.tree_at(lambda s: s.diagnostics.ok, state, ok)
     return SelfConsistentSteadyState(
         steady_state=state,
         effective_energy=energies,
-        fixed_point_residual=fp_res,
         effective_energy_residual=ee_res,
         num_steps=sol.stats["num_steps"],
         converged=converged,
@@ -229,10 +251,11 @@ def _not_converged_message(converged, fp_res, steps) -> str:
     conv = np.asarray(converged).reshape(-1)
     bad = np.flatnonzero(~conv)
     res = np.asarray(fp_res).reshape(-1)[bad]
+    worst = np.nanmax(res) if np.isfinite(res).any() else float("nan")
     return (
         f"the self-consistent fixed point E~_a = Udot_a/Ndot_a with f_a = fermi(E~_a, mu_a, T_a) "
         f"(Appendix C) did not converge for {bad.size} of {conv.size} points (first flat index "
-        f"{bad[0]}; remaining |E~(f(E~)) - E~| up to {np.nanmax(res) if np.isfinite(res).any() else float('nan'):.3g} "
+        f"{bad[0]}; remaining max_a |Udot_a - E~_a Ndot_a| up to {worst:.3g} "
         f"after {int(np.max(np.asarray(steps)))} steps). Try a better `initial` guess (e.g. the "
         "effective energies of a nearby point), more `max_steps`, or another optimistix root "
         "finder via `solver=`; pass throw=False to get the flagged result."
@@ -260,13 +283,16 @@ def self_consistent_steady_state(
     - `system`: a `FermionicSystem` (vmap over a function that builds it for batches).
     - `method`: periodic steady-state method (``"auto"``, ``"floquet"``, ``"propagator"`` or a
       `FloquetHarmonics` / `PeriodPropagator` object).
-    - `solver`: an optimistix root finder (default `optimistix.Newton(rtol, atol)`), or a
-      fixed-point solver such as `optimistix.FixedPointIteration` (used through
-      `optimistix.root_find`, which accepts any root finder).
+    - `solver`: an optimistix root finder or least-squares solver for ``E~(f(E~)) - E~ = 0``
+      (default `optimistix.LevenbergMarquardt(rtol, atol)`, robust where strong interactions
+      and low temperatures make the map steep; `optimistix.Newton` is the plain alternative),
+      or a fixed-point solver such as
+      `optimistix.FixedPointIteration` for ``E~ = E~(f(E~))`` (cheaper per step, no Jacobian;
+      converges when the map is contracting).
     - `initial`: initial energies ``(n_leads,)`` (default: bare level energies ``h_aa``).
     - `max_steps`: iteration budget of the root finder.
     - `zero_current_scale`: blend width ``s`` for the continuation through ``Ndot_a = 0``.
-    - `rtol`, `atol`: tolerances of the default Newton solver (energy units).
+    - `rtol`, `atol`: tolerances of the default solver (energy units).
     - `tol`: tolerance of the steady-state checks (``steady_state.diagnostics``).
     - `throw`: raise `SelfConsistencyError` if the fixed point did not converge and
       `jaxtls.SteadyStateError` if the steady state fails its checks (concrete inputs); under
@@ -286,7 +312,7 @@ def self_consistent_steady_state(
         if is_concrete(out.converged):
             if not np.all(np.asarray(out.converged)):
                 raise SelfConsistencyError(
-                    _not_converged_message(out.converged, out.fixed_point_residual, out.num_steps)
+                    _not_converged_message(out.converged, out.effective_energy_residual, out.num_steps)
                 )
             msg = describe_periodic_failures(out.steady_state.diagnostics, tol)
             if msg is not None:
@@ -299,7 +325,7 @@ def self_consistent_steady_state(
                     out.effective_energy,
                     ~out.converged,
                     "jaxtls: the self-consistent fixed point (Appendix C) did not converge; pass "
-                    "throw=False to inspect `converged` and `fixed_point_residual`",
+                    "throw=False to inspect `converged` and `effective_energy_residual`",
                 ),
             )
     return out
@@ -347,28 +373,33 @@ def _rwa_point(p, solver, max_steps, tol):
     e = sc.effective_energy
     s = st.entropy_flow
     dg = st.diagnostics
-    return TransitionResult(
-        rate=st.particle_current[0],
-        particle_current={"u": st.particle_current[0], "l": st.particle_current[1]},
-        energy_current={"u": st.energy_current[0], "l": st.energy_current[1]},
-        power=st.power,
-        entropy_production=st.entropy_production,
-        entropy_flow={"u": s[0], "l": s[1]},
-        effective_energy={"u": e[0], "l": e[1]},
-        occupation={"u": st.occupation[0], "l": st.occupation[1]},
-        populations={"u": st.populations[0], "l": st.populations[1]},
-        coherence=coherence,
-        first_law_residual=st.first_law_residual,
-        effective_energy_residual=sc.effective_energy_residual,
-        diagnostics=Diagnostics(
-            residual=dg.residual,
-            trace_error=dg.trace_error,
-            min_eigenvalue=dg.min_eigenvalue,
-            ok=dg.ok,
+    return (
+        TransitionResult(
+            rate=st.particle_current[0],
+            particle_current={"u": st.particle_current[0], "l": st.particle_current[1]},
+            energy_current={"u": st.energy_current[0], "l": st.energy_current[1]},
+            power=st.power,
+            entropy_production=st.entropy_production,
+            entropy_flow={"u": s[0], "l": s[1]},
+            effective_energy={"u": e[0], "l": e[1]},
+            occupation={"u": st.occupation[0], "l": st.occupation[1]},
+            populations={"u": st.populations[0], "l": st.populations[1]},
+            coherence=coherence,
+            first_law_residual=st.first_law_residual,
+            effective_energy_residual=sc.effective_energy_residual,
+            diagnostics=Diagnostics(
+                residual=dg.residual,
+                trace_error=dg.trace_error,
+                min_eigenvalue=dg.min_eigenvalue,
+                ok=dg.ok,
+            ),
+            occupations="self_consistent",
+            model="classical",
         ),
-        occupations="self_consistent",
-        model="classical",
-    ), sc.converged, sc.fixed_point_residual, sc.num_steps
+        sc.converged,
+        sc.effective_energy_residual,
+        sc.num_steps,
+    )
 
 
 @eqx.filter_jit
@@ -404,7 +435,7 @@ def solve_classical_self_consistent(
     broadcast shape): `E_u`, `E_l` level energies; `omega` field frequency (> 0); `eps` field
     amplitude (real or complex); `gamma_u`, `gamma_l` lead rates (> 0); `mu_u`, `mu_l`, `T_u`,
     `T_l` lead chemical potentials and temperatures (T > 0); `solver` an optimistix root finder
-    (default Newton, rtol = atol = 1e-12); `throw` raise on non-convergence or failed checks;
+    (default Levenberg-Marquardt, rtol = atol = 1e-12); `throw` raise on non-convergence or failed checks;
     `tol` tolerance of the checks; `max_steps` root-finder budget.
 
     **Returns:** a `jaxtls.TransitionResult` with ``occupations="self_consistent"``;

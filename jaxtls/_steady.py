@@ -76,12 +76,9 @@ class AbstractSteadySolver(eqx.Module):
     """Solves ``L x = 0`` with ``trace . x = 1`` for one point (vmap for batches)."""
 
     @abc.abstractmethod
-    def solve(self, blocks: Float[Array, "K 3 m m"], ops: SectorOperators) -> Float[Array, "K m"]:
-        ...
+    def solve(self, blocks: Float[Array, "K 3 m m"], ops: SectorOperators) -> Float[Array, "K m"]: ...
 
-    def solve_batch(
-        self, blocks: Float[Array, "N K 3 m m"], ops: SectorOperators
-    ) -> Float[Array, "N K m"]:
+    def solve_batch(self, blocks: Float[Array, "N K 3 m m"], ops: SectorOperators) -> Float[Array, "N K m"]:
         """Batched solve; the default vmaps `solve`."""
         return jax.vmap(self.solve, in_axes=(0, None))(blocks, ops)
 

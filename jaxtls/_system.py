@@ -96,7 +96,7 @@ class Lead(eqx.Module):
         self.name = str(level) if name is None else str(name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fock_operators(num_levels: int) -> dict:
     """Constant Fock-space operators of ``M`` levels (NumPy, cached).
 
@@ -228,7 +228,11 @@ class FermionicSystem(eqx.Module):
 
         check_parameters({"omega": omega}, {"omega": "nonneg"})
         self.omega = jnp.asarray(omega, dtype=jnp.float64)
-        if isinstance(drive_harmonics, bool) or not isinstance(drive_harmonics, (int, np.integer)) or drive_harmonics < 1:
+        if (
+            isinstance(drive_harmonics, bool)
+            or not isinstance(drive_harmonics, (int, np.integer))
+            or drive_harmonics < 1
+        ):
             raise ParameterError(f"drive_harmonics must be an integer >= 1, got {drive_harmonics!r}")
         self.drive_harmonics = int(drive_harmonics)
 
@@ -240,9 +244,7 @@ class FermionicSystem(eqx.Module):
         if drive is None:
             return
         if is_concrete(self.omega) and np.any(np.asarray(self.omega) <= 0):
-            raise ParameterError(
-                "omega must be a finite number > 0 when a drive is given (put static couplings in h)"
-            )
+            raise ParameterError("omega must be a finite number > 0 when a drive is given (put static couplings in h)")
         if callable(drive) and not isinstance(drive, Mapping):
             out = jax.eval_shape(drive, jnp.zeros((), jnp.float64))
             if out.shape == (m, m):
@@ -382,7 +384,8 @@ class FermionicSystem(eqx.Module):
             for i in range(2 * kmax + 1):
                 comps[i] = comps[i] + sampled[i]
         else:
-            for k, hk in zip(self.drive_orders, self.drive_single):
+            for i, k in enumerate(self.drive_orders):
+                hk = self.drive_single[i]
                 comps[kmax + k] = comps[kmax + k] + hk
                 comps[kmax - k] = comps[kmax - k] + dag(hk)
         return jnp.stack(comps)
@@ -394,7 +397,8 @@ class FermionicSystem(eqx.Module):
         out = self.h
         if self.drive_fn is not None:
             return out + jnp.asarray(self.drive_fn(t), jnp.complex128)
-        for k, hk in zip(self.drive_orders, self.drive_single):
+        for i, k in enumerate(self.drive_orders):
+            hk = self.drive_single[i]
             ph = jnp.exp(-1j * k * self.omega * t)
             out = out + hk * ph + dag(hk) * jnp.conj(ph)
         return out

@@ -56,9 +56,7 @@ def test_superoperator_convention_matches_direct_action():
     )
     lv = lindbladian(h, [(0.7, s)]) @ vec(jnp.asarray(rho))
     np.testing.assert_allclose(unvec(lv), direct, atol=1e-12)
-    np.testing.assert_allclose(
-        hamiltonian_superop(h) + 0.7 * dissipator(s), lindbladian(h, [(0.7, s)]), atol=1e-12
-    )
+    np.testing.assert_allclose(hamiltonian_superop(h) + 0.7 * dissipator(s), lindbladian(h, [(0.7, s)]), atol=1e-12)
 
 
 def test_lead_and_bath_dissipators():

@@ -1,0 +1,363 @@
+"""Gradient-based optimisation of steady-state objectives (device design).
+
+`optimize` maximises or minimises a user objective -- any scalar function of the
+`TransitionResult` (and, optionally, of the parameters) -- over chosen physical parameters of
+`jaxtls.solve_classical` / `jaxtls.solve_cavity` with an optax optimiser. Gradients come from
+the implicit differentiation of the steady state (`jaxtls._implicit`), so a step costs about a
+forward solve plus an adjoint solve, whatever the number of free parameters.
+
+Constraints are handled by a change of variables ``p = T(u)``; the optimiser works on the
+unconstrained ``u`` (all transforms are smooth and map ``u = 0`` to the starting value unless
+a box is given):
+
+- a ``(lo, hi)`` bound: ``p = lo + (hi - lo) sigmoid(u)`` (the start must lie strictly inside);
+- positive parameters (rates ``gamma_*``, temperatures ``T_*``) without a box:
+  ``p = p0 softplus(u) / log 2`` -- stays > 0, steps are relative (about ``lr/2`` of ``p``);
+- other real parameters (energies, ``mu_*``, ``g``, ``eps``) without a box: ``p = p0 + s u``
+  with a scale ``s`` from `scales` (default: the smallest rate or temperature of the starting
+  point, the finest energy scale on which Fermi functions and Lorentzians vary).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array
+
+from ._result import TransitionResult
+from ._sensitivity import ModelSpec, resolve_model
+
+__all__ = ["optimize", "OptimizeResult"]
+
+_LOG2 = math.log(2.0)
+
+
+class OptimizeResult(eqx.Module):
+    """Outcome of `optimize`.
+
+    **Fields:**
+
+    - `params`: every physical parameter at the final iterate (the free ones optimised), as
+      arrays; pass ``**params`` back to the solver to reproduce `result`.
+    - `value`: the objective at `params` (as the user defines it, also when maximising).
+    - `history`: ``(steps + 1,)`` objective at each iterate, ``history[0]`` at the start.
+    - `param_history`: ``{name: (steps + 1, *shape)}`` free parameters at each iterate.
+    - `grad`: ``{name: d objective / d name}`` at `params` (physical units).
+    - `grad_norm`: norm of the gradient of the objective with respect to the optimiser's
+      unconstrained variables at `params` (what a converged run drives to ~0; at an active box
+      bound the physical `grad` may stay finite while this vanishes).
+    - `initial_grad_norm`: the same at the start.
+    - `grad_norm_history`: ``(steps + 1,)`` that norm at each iterate (``grad_norm /
+      max(grad_norm_history)`` measures convergence also from a flat start).
+    - `result`: the `TransitionResult` at `params` (solved with the caller's checks on).
+    - `free`, `maximize`, `steps`: what was asked.
+    """
+
+    params: dict
+    value: Array
+    history: Array
+    param_history: dict
+    grad: dict
+    grad_norm: Array
+    initial_grad_norm: Array
+    grad_norm_history: Array
+    result: TransitionResult
+    free: tuple = eqx.field(static=True)
+    maximize: bool = eqx.field(static=True)
+    steps: int = eqx.field(static=True)
+
+    @property
+    def improvement(self) -> float:
+        """``history[-1] - history[0]`` in the direction of optimisation (> 0: better)."""
+        d = float(self.history[-1] - self.history[0])
+        return d if self.maximize else -d
+
+
+class _Transform(eqx.Module):
+    kind: str = eqx.field(static=True)  # "box", "softplus", "affine"
+    a: Array  # box: lo; softplus: scale; affine: p0
+    b: Array  # box: hi - lo; softplus: unused; affine: scale
+
+    def forward(self, u):
+        if self.kind == "box":
+            return self.a + self.b * jax.nn.sigmoid(u)
+        if self.kind == "softplus":
+            return self.a * jax.nn.softplus(u)
+        return self.a + self.b * u
+
+    def inverse(self, p):
+        if self.kind == "box":
+            s = (p - self.a) / self.b
+            return jnp.log(s) - jnp.log1p(-s)
+        if self.kind == "softplus":
+            x = p / self.a
+            return x + jnp.log(-jnp.expm1(-x))  # softplus^{-1}
+        return (p - self.a) / self.b
+
+
+def _make_transforms(spec: ModelSpec, values, free, bounds, scales):
+    positive = [k for k, r in spec.rules.items() if r == "positive"]
+    default_scale = min(float(np.min(np.abs(np.asarray(values[k])))) for k in positive)
+    transforms = {}
+    for name in free:
+        p0 = np.asarray(values[name])
+        if np.iscomplexobj(p0):
+            if np.any(np.imag(p0) != 0):
+                raise ValueError(
+                    f"cannot optimise {name!r}: it is complex; optimise a real {name} (its phase is irrelevant)"
+                )
+            p0 = np.real(p0)
+        p0 = p0.astype(float)
+        bound = bounds.get(name)
+        rule = spec.rules[name]
+        if bound is None or (isinstance(bound, str) and bound == "positive"):
+            if isinstance(bound, str) and rule != "positive" and np.any(p0 <= 0):
+                raise ValueError(f"bound 'positive' for {name!r} needs a positive start, got {p0}")
+            if rule == "positive" or isinstance(bound, str):
+                transforms[name] = _Transform("softplus", jnp.asarray(p0 / _LOG2), jnp.zeros_like(jnp.asarray(p0)))
+            else:
+                s = scales.get(name, default_scale)
+                if not (np.all(np.isfinite(s)) and np.all(np.asarray(s) > 0)):
+                    raise ValueError(f"scale for {name!r} must be finite and > 0, got {s!r}")
+                transforms[name] = _Transform(
+                    "affine", jnp.asarray(p0), jnp.broadcast_to(jnp.asarray(s, float), p0.shape)
+                )
+            continue
+        try:
+            lo, hi = (float(v) for v in bound)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"bound for {name!r} must be a pair (lo, hi) of numbers, 'positive' or None; got {bound!r}"
+            ) from err
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"bound for {name!r} must be finite, got ({lo}, {hi}); use None for no bound")
+        if lo >= hi:
+            raise ValueError(f"bound for {name!r} needs lo < hi, got lo={lo:g} >= hi={hi:g}")
+        if rule == "positive" and lo < 0:
+            raise ValueError(f"bound for {name!r} must have lo >= 0 ({name} must be > 0), got lo={lo:g}")
+        if np.any(p0 <= lo) or np.any(p0 >= hi):
+            raise ValueError(f"start value of {name!r} ({p0}) must lie strictly inside its bound ({lo:g}, {hi:g})")
+        transforms[name] = _Transform("box", jnp.asarray(lo), jnp.asarray(hi - lo))
+    return transforms
+
+
+def _takes_params(objective: Callable) -> bool:
+    try:
+        sig = inspect.signature(objective)
+    except (TypeError, ValueError):
+        return False
+    try:
+        sig.bind(None, None)
+        return True
+    except TypeError:
+        return False
+
+
+def optimize(
+    model,
+    objective: Callable,
+    params: Mapping[str, object],
+    free: Sequence[str],
+    bounds: Mapping[str, object] | None = None,
+    optimizer: optax.GradientTransformation | None = None,
+    steps: int = 200,
+    progress: bool = True,
+    *,
+    maximize: bool = False,
+    scales: Mapping[str, float] | None = None,
+    **static,
+) -> OptimizeResult:
+    """Gradient-based optimisation of a steady-state objective over chosen parameters.
+
+    **Arguments:**
+
+    - `model`: ``jaxtls.solve_classical`` / ``jaxtls.solve_cavity`` or ``"classical"`` / ``"cavity"``.
+    - `objective`: ``objective(result)`` or ``objective(result, params)`` returning a real
+      scalar (``result`` a `TransitionResult`, ``params`` the dict of physical parameters at
+      this iterate, e.g. for ``P_el = -R (mu_u - mu_l)``; see `jaxtls.electrical_power`,
+      `jaxtls.lead_heat`, `jaxtls.efficiency`). Minimised, or maximised with ``maximize=True``.
+    - `params`: all physical parameters of the model, the starting point (hbar = k_B = 1).
+      Fixed parameters may be arrays (the objective must then reduce them to a scalar).
+    - `free`: names of the parameters to optimise (real-valued).
+    - `bounds`: ``{name: (lo, hi) | "positive" | None}``; module docstring for the transforms.
+      Rates and temperatures stay > 0 without a bound.
+    - `optimizer`: an optax `GradientTransformation` acting on the unconstrained variables
+      (default: ``optax.adam`` with a cosine-decayed learning rate from 0.1 to 1e-3).
+    - `steps`: number of optimiser steps.
+    - `progress`: show a tqdm progress bar.
+    - `maximize`: maximise instead of minimise.
+    - `scales`: ``{name: s}`` step scale of unbounded real parameters (energy units).
+    - `**static`: solver options (``n_max``, ``occupations``, ``solver``, ``tol``,
+      ``fock_tol``, ``throw``). The final point is re-solved with the checks on (``throw=True``
+      by default), so an untrustworthy optimum (e.g. a truncated Fock space) raises.
+
+    **Returns:** an `OptimizeResult`.
+
+    **Raises:** `ValueError` for a name that is not a model parameter, an empty or repeated
+    `free`, a bound with ``lo >= hi`` or a start outside it, an objective that does not
+    return a real scalar, unknown solver options; `FloatingPointError` if the objective or its
+    gradient becomes non-finite during the run.
+
+    ```python
+    res = jaxtls.optimize("cavity", jaxtls.electrical_power, params, free=("mu_u", "mu_l"),
+                          maximize=True, n_max=20)
+    res.params["mu_u"], res.value, res.grad_norm
+    ```
+    """
+    spec = resolve_model(model)
+    spec.check_static(static)
+    values = spec.check_params(params)
+    occupations = static.get("occupations", "effective")
+    spec.check_photon_energy(values, occupations)
+    if isinstance(free, str):
+        free = (free,)
+    free = tuple(free)
+    if not free:
+        raise ValueError("free must name at least one parameter to optimise")
+    for name in free:
+        if name not in spec.parameters:
+            raise ValueError(
+                f"cannot optimise {name!r}: not a parameter of the {spec.name} model "
+                f"(parameters: {list(spec.parameters)})"
+            )
+    if len(set(free)) != len(free):
+        raise ValueError(f"free has repeated names: {list(free)}")
+    bounds = {} if bounds is None else dict(bounds)
+    for name in bounds:
+        if name not in free:
+            raise ValueError(f"bound given for {name!r}, which is not among the free parameters {list(free)}")
+    scales = {} if scales is None else dict(scales)
+    for name in scales:
+        if name not in free:
+            raise ValueError(f"scale given for {name!r}, which is not among the free parameters {list(free)}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    if not callable(objective):
+        raise ValueError(f"objective must be a callable objective(result[, params]) -> scalar, got {objective!r}")
+    throw = static.pop("throw", True)
+    if spec.name == "cavity" and static.get("n_max") == "auto":
+        static["n_max"] = spec.solve(**values, **static, throw=throw).n_max
+
+    transforms = _make_transforms(spec, values, free, bounds, scales)
+    fixed = {k: v for k, v in values.items() if k not in free}
+    with_params = _takes_params(objective)
+    sign = -1.0 if maximize else 1.0
+
+    def physical(u):
+        p = dict(fixed)
+        p.update({k: transforms[k].forward(u[k]) for k in free})
+        return p
+
+    def loss(u):
+        p = physical(u)
+        res = spec.solve(**p, **static, throw=False)
+        val = objective(res, p) if with_params else objective(res)
+        return sign * val, val
+
+    u0 = {k: transforms[k].inverse(jnp.asarray(np.real(np.asarray(values[k])), float)) for k in free}
+    out = jax.eval_shape(loss, u0)[1]
+    if not isinstance(out, jax.ShapeDtypeStruct) and not hasattr(out, "shape"):
+        raise ValueError(f"objective must return a real scalar, got {type(out).__name__}")
+    if out.shape != ():
+        raise ValueError(
+            f"objective must return a real scalar, got an array of shape {out.shape}; reduce it "
+            "(e.g. sum or mean over the batch)"
+        )
+    if jnp.issubdtype(out.dtype, jnp.complexfloating) or not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ValueError(f"objective must return a real floating scalar, got dtype {out.dtype}")
+
+    if optimizer is None:
+        schedule = optax.cosine_decay_schedule(0.1, max(int(steps), 1), alpha=0.01)
+        optimizer = optax.adam(schedule)
+    grad_fn = jax.value_and_grad(loss, has_aux=True)
+
+    @jax.jit
+    def step(u, state):
+        (_, val), g = grad_fn(u)
+        updates, state = optimizer.update(g, state, u)
+        return optax.apply_updates(u, updates), state, val, optax.tree.norm(g)
+
+    def objective_of_free(pf):
+        p = dict(fixed)
+        p.update(pf)
+        res = spec.solve(**p, **static, throw=False)
+        return objective(res, p) if with_params else objective(res)
+
+    @jax.jit
+    def evaluate(u):
+        (_, val), g = grad_fn(u)
+        gphys = jax.grad(objective_of_free)({k: transforms[k].forward(u[k]) for k in free})
+        return val, optax.tree.norm(g), gphys
+
+    state = optimizer.init(u0)
+    u = u0
+    history, ghist, phist = [], [], {k: [] for k in free}
+    g0 = None
+    bar = _progress(steps, progress, maximize)
+    try:
+        for i in range(int(steps)):
+            p_now = {k: transforms[k].forward(u[k]) for k in free}
+            u_next, state, val, gnorm = step(u, state)
+            val, gnorm = float(val), float(gnorm)
+            if not (math.isfinite(val) and math.isfinite(gnorm)):
+                raise FloatingPointError(
+                    f"objective or gradient became non-finite at step {i} "
+                    f"(objective {val}, gradient norm {gnorm}) at "
+                    f"{ {k: np.asarray(v).tolist() for k, v in p_now.items()} }; tighten the bounds or lower "
+                    "the learning rate"
+                )
+            if g0 is None:
+                g0 = gnorm
+            history.append(val)
+            ghist.append(gnorm)
+            for k in free:
+                phist[k].append(np.asarray(p_now[k]))
+            u = u_next
+            if bar is not None:
+                bar.update(1)
+                if i % 10 == 0 or i == steps - 1:
+                    bar.set_postfix(objective=f"{val:.6g}", grad=f"{gnorm:.2e}")
+    finally:
+        if bar is not None:
+            bar.close()
+    val, gnorm, gphys = evaluate(u)
+    val, gnorm = float(val), float(gnorm)
+    if not (math.isfinite(val) and math.isfinite(gnorm)):
+        raise FloatingPointError(f"objective or gradient is non-finite at the final point ({val}, {gnorm})")
+    history.append(val)
+    ghist.append(gnorm)
+    final = {k: jnp.asarray(transforms[k].forward(u[k])) for k in free}
+    for k in free:
+        phist[k].append(np.asarray(final[k]))
+    all_params = {k: jnp.asarray(v) for k, v in values.items()}
+    all_params.update(final)
+    result = spec.solve(**all_params, **static, throw=throw)
+    return OptimizeResult(
+        params=all_params,
+        value=jnp.asarray(val),
+        history=jnp.asarray(history),
+        param_history={k: jnp.asarray(np.stack(v)) for k, v in phist.items()},
+        grad=gphys,
+        grad_norm=jnp.asarray(gnorm),
+        initial_grad_norm=jnp.asarray(gnorm if g0 is None else g0),
+        grad_norm_history=jnp.asarray(ghist),
+        result=result,
+        free=free,
+        maximize=bool(maximize),
+        steps=int(steps),
+    )
+
+
+def _progress(steps, progress, maximize):
+    if not progress or steps == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=int(steps), desc="maximize" if maximize else "minimize", leave=False)
