@@ -7,7 +7,13 @@ batching, so its per-point time does not depend on the batch). The table reports
 point, the ratio QuTiP / jaxtls and the maximum relative difference in R over the sampled points.
 A second table times the deep-lasing case n_max = 1000 (mean photon number several hundred).
 
-Run: ``python benchmarks/bench_cavity_vs_qutip.py [--quick] [--qutip-samples 5]``.
+Then the issue's acceptance checks are evaluated and printed as PASS/FAIL lines (the exit code
+is non-zero if one fails): at n_max = 40 and batch 10^4, jaxtls is >= 1000x faster per point than
+QuTiP with max relative difference in R <= 1e-9; time per point grows at most linearly in n_max
+(batch 10^4, 10 -> 80, with 25% allowance for timing noise); the deep-lasing case takes <= 10 ms
+per point with a mean photon number of several hundred (>= 200) and passes its checks.
+
+Run: ``python benchmarks/bench_cavity_vs_qutip.py [--quick] [--qutip-samples 20]``.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ def qutip_point(q, n_max, f_u, f_l, n_b):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="n_max 10 and 40, batches 1 and 100")
-    ap.add_argument("--qutip-samples", type=int, default=5, help="QuTiP points per n_max")
+    ap.add_argument("--qutip-samples", type=int, default=20, help="QuTiP points per n_max")
     ap.add_argument("--no-deep", action="store_true", help="skip the n_max = 1000 deep-lasing case")
     args = ap.parse_args(argv)
     n_maxes = (10, 40) if args.quick else (10, 20, 40, 80)
@@ -113,7 +119,7 @@ def main(argv=None):
                 print(f"| {n_max} | {batch} | {ms:.4f} | {q_ms:.2f} | {ratio:.0f}x | {diff:.1e} |", flush=True)
             else:
                 print(f"| {n_max} | {batch} | {ms:.4f} | - | - | - |", flush=True)
-            rows.append((n_max, batch, ms))
+            rows.append(dict(n_max=n_max, batch=batch, ms=ms, q_ms=q_ms, diff=diff if q_rates is not None else None))
     if not args.no_deep:
         print()
         print("Deep lasing, n_max = 1000, batch 100 (gamma_u = gamma_l = 0.2, gamma_b = 3e-4, g = 0.05):")
@@ -126,8 +132,44 @@ def main(argv=None):
         tail, ok = float(np.max(res.fock_tail)), bool(np.all(res.diagnostics.ok))
         print(f"  {1e3 * t / n:.2f} ms per point; mean photon number {nph.min():.0f}-{nph.max():.0f}; "
               f"max P(n_max) {tail:.1e}; all checks ok: {ok}")  # fmt: skip
-    return rows
+        deep = dict(ms=1e3 * t / n, nph_min=float(nph.min()), ok=ok and tail <= 1e-8)
+    else:
+        deep = None
+    return rows, deep
+
+
+def acceptance(rows, deep) -> bool:
+    """Print the acceptance checks of the benchmark; return whether all passed."""
+    by = {(r["n_max"], r["batch"]): r for r in rows}
+    checks = []
+    r40 = by.get((40, 10_000))
+    if r40 is not None and r40["q_ms"] is not None:
+        ratio = r40["q_ms"] / r40["ms"]
+        checks.append((f"n_max=40, batch 10^4: QuTiP / jaxtls = {ratio:.0f}x >= 1000x", ratio >= 1000))
+        checks.append((f"n_max=40, batch 10^4: max rel diff R = {r40['diff']:.1e} <= 1e-9", r40["diff"] <= 1e-9))
+    big = sorted(r["n_max"] for r in rows if r["batch"] == max(x["batch"] for x in rows))
+    if len(big) >= 2:
+        b = max(x["batch"] for x in rows)
+        lo, hi = by[(big[0], b)], by[(big[-1], b)]
+        growth, linear = hi["ms"] / lo["ms"], (big[-1] + 1) / (big[0] + 1)
+        checks.append(
+            (
+                f"time per point n_max {big[0]} -> {big[-1]} (batch {b}) grows {growth:.2f}x "
+                f"<= linear {linear:.2f}x (+25%)",
+                growth <= 1.25 * linear,
+            )
+        )
+    if deep is not None:
+        checks.append((f"deep lasing n_max=1000, batch 100: {deep['ms']:.2f} ms/point <= 10 ms", deep["ms"] <= 10))
+        checks.append((f"deep lasing: mean photon number >= 200 (min {deep['nph_min']:.0f})", deep["nph_min"] >= 200))
+        checks.append(("deep lasing: all steady-state checks pass and P(n_max) <= 1e-8", deep["ok"]))
+    print()
+    for text, passed in checks:
+        print(f"{'PASS' if passed else 'FAIL'}  {text}")
+    return all(p for _, p in checks)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    sys.exit(0 if acceptance(*main()) else 1)

@@ -1,7 +1,10 @@
-"""Effective energies versus detuning (Model A, Eq. 14; Model B, Eq. 21).
+"""Effective energies versus detuning (Model A, Eq. 14).
 
 The energies at which the leads exchange electrons, measured as E~_a = Udot_a / Ndot_a from the
-numerical steady state, against the closed forms. Run: ``python examples/effective_energies.py``.
+numerical steady state of the classical-field model (`jaxtls.solve_classical`), against the
+closed form of Eq. (14). The cavity model (Model B, Eq. 21) is in
+``examples/cavity_effective_energies.py``. Run: ``python examples/effective_energies.py``.
+Units: hbar = k_B = 1, one energy unit (E_u - E_l = 1).
 """
 
 from __future__ import annotations
@@ -44,7 +47,12 @@ def main(out_dir: str = ".", quick: bool = False) -> list[str]:
     ax.axhline(PARAMS["E_l"], color="0.6", lw=0.8, ls=":")
     ax.set_xlabel(r"detuning $\Delta/\Gamma$ (linewidths, $\Gamma=\gamma_u+\gamma_l$)")
     ax.set_ylabel("effective energy (energy units)")
-    ax.set_title("Model A: energies exchanged with the leads")
+    ax.set_title(
+        "Model A: energies exchanged with the leads\n"
+        rf"$\varepsilon={PARAMS['eps']}$, $\gamma_u={PARAMS['gamma_u']}$, $\gamma_l={PARAMS['gamma_l']}$, "
+        rf"$\mu_u={PARAMS['mu_u']}$, $\mu_l={PARAMS['mu_l']}$, $T_u=T_l={PARAMS['T_u']}$",
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = os.path.join(out_dir, "effective_energies.png")

@@ -1,6 +1,8 @@
 """Model B (quantized cavity): sector solver against independent references, exact flow
 relations (Eq. 21), Fock-cutoff safety and the second-law audit (Eq. 22)."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -176,15 +178,42 @@ def test_bare_violation_example():
     assert float(eff.rate) < 0 and float(eff.entropy_production) > 0
 
 
-BAD = {"n_max": [0, -3, 2.5, "big"], "gamma_u": [-0.1, np.nan], "gamma_b": [-1.0, 0.0],
-       "T_b": [0.0, -0.1], "T_u": [0.0], "g": [np.nan], "omega_cav": [np.inf], "mu_l": [np.nan]}  # fmt: skip
+BAD = {"n_max": [0, -3, 2.5, "big"], "gamma_u": [-0.1, 0.0, np.nan], "gamma_l": [-0.1, 0.0, np.inf],
+       "gamma_b": [-1.0, 0.0, np.nan], "T_b": [0.0, -0.1, np.inf], "T_u": [0.0, -1.0, np.nan],
+       "T_l": [0.0, -1.0, np.inf], "g": [np.nan, complex(0.0, np.inf)], "omega_cav": [np.inf, np.nan],
+       "E_u": [np.nan, -np.inf], "E_l": [np.inf], "mu_u": [np.nan], "mu_l": [np.nan, np.inf],
+       # one bad entry in an otherwise valid array is found too
+       "E_u ": [np.array([1.0, np.nan, 1.1])], "gamma_l ": [np.array([0.03, -0.01])]}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_bad_input_names_the_parameter(name):
     for value in BAD[name]:
-        with pytest.raises(ValueError, match=name):
-            jt.solve_cavity(**{**BASE, "n_max": 8, name: value})
+        with pytest.raises(ValueError, match=name.strip()):
+            jt.solve_cavity(**{**BASE, "n_max": 8, name.strip(): value})
+
+
+def test_unknown_occupations_and_n_max_auto_suggestion():
+    with pytest.raises(ValueError, match="occupations"):
+        jt.solve_cavity(**BASE, n_max=8, occupations="effectiv")
+    # a too-small cutoff raises with a suggestion, and the suggestion is enough
+    hot = dict(BASE, T_b=2.0)
+    with pytest.raises(jt.SteadyStateError, match="n_max") as info:
+        jt.solve_cavity(**hot, n_max=8)
+    suggested = int(re.search(r"n_max >= (\d+)", str(info.value)).group(1))
+    assert suggested > 8
+    ok = jt.solve_cavity(**hot, n_max=suggested)  # raises if the suggestion were not enough
+    assert float(ok.fock_tail) <= 1e-8
+
+
+def test_solve_cavity_under_jit_and_vmap():
+    import jax
+
+    f = jax.jit(lambda mu: jt.solve_cavity(**dict(BASE, mu_u=mu), n_max=12).rate)
+    mus = np.linspace(0.6, 1.4, 5)
+    got = np.asarray(jax.vmap(f)(mus))
+    want = np.asarray(jt.solve_cavity(**dict(BASE, mu_u=mus), n_max=12).rate)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-18)
 
 
 def test_negative_photon_energy_is_rejected():
@@ -194,11 +223,21 @@ def test_negative_photon_energy_is_rejected():
 
 def test_against_qutip():
     qutip = pytest.importorskip("qutip", reason="QuTiP is the optional CPU reference (pip install jaxtls[qutip])")
-    p = random_parameters(6, seed=3, strong=True)
-    p["T_b"] = np.array([0.05, 0.2, 1.0, 2.0, 0.5, 1.5])  # up to n_b ~ 1.5
-    n_max = 40
+    n = 8
+    p = random_parameters(n, seed=3, strong=True)
+    gmax = np.maximum(np.maximum(p["gamma_u"], p["gamma_l"]), p["gamma_b"])
+    # strong coupling: g = 2..5 times the largest rate at the first four points
+    p["g"][:4] = np.array([2.0, 3.0, 4.0, 5.0]) * gmax[:4] * np.exp(1j * np.array([0.3, 1.1, 2.0, 4.0]))
+    # large bath occupations: n_b = 2, 3, 4 at the next three points (T_b from E~_ph), moderate at the last
+    e_ph = jt.effective_energies_cavity(p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"], p["gamma_l"], p["gamma_b"])[2]
+    want_nb = np.array([2.0, 3.0, 4.0])
+    p["T_b"][4:7] = e_ph[4:7] / np.log1p(1.0 / want_nb)
+    p["T_b"][7] = 0.5
+    n_max = 110  # P(n_max) <= 1e-8 for a thermal-like distribution with n_b = 4
     r = jt.solve_cavity(**p, n_max=n_max)
-    for i in range(6):
+    assert np.sum(np.abs(p["g"]) > gmax) >= 4
+    np.testing.assert_allclose(np.asarray(r.occupation["b"])[4:7], want_nb, rtol=1e-12)
+    for i in range(n):
         q = {k: v[i] for k, v in p.items()}
         nb = float(r.occupation["b"][i])
         fu, fl = float(r.occupation["u"][i]), float(r.occupation["l"][i])
@@ -214,4 +253,4 @@ def test_against_qutip():
         rho = qutip.steadystate(h, c_ops)
         rate = 2 * np.imag(np.conj(q["g"]) * qutip.expect(cl.dag() * cu * a.dag(), rho))
         np.testing.assert_allclose(r.rate[i], rate, rtol=1e-7, atol=1e-14)
-        np.testing.assert_allclose(r.populations["ph"][i], qutip.expect(a.dag() * a, rho), rtol=1e-7, atol=1e-14)
+        np.testing.assert_allclose(r.populations["ph"][i], qutip.expect(a.dag() * a, rho), rtol=1e-7, atol=1e-13)

@@ -1,6 +1,7 @@
 """Model A (classical field, RWA): engine solution against the closed form (A8-A12, 14, 15)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -55,7 +56,18 @@ def test_engine_equals_closed_form_on_random_parameters(occupations):
         close(r.effective_energy[a], c["effective_energy"][a], 1.0)
     close(r.power, c["power"], escale)
     ent_scale = escale / np.minimum(p["T_u"], p["T_l"])
-    close(r.entropy_production, c["entropy_production"], ent_scale, rtol=1e-9)
+    close(r.entropy_production, c["entropy_production"], ent_scale)
+    # The floor above only matters where R is near the round-off of the flows (Tr{H L_a rho}
+    # cancels terms of size gamma * E): wherever |R| >= 1e-5 Gamma (most of the sample), every
+    # flow agrees with the closed form to 1e-10 *relative*, with no absolute floor at all.
+    resolved = np.abs(np.asarray(c["rate"])) >= 1e-5 * gam
+    assert resolved.sum() > 250
+    pairs = [(r.rate, c["rate"]), (r.power, c["power"]), (r.entropy_production, c["entropy_production"])]
+    pairs += [(r.particle_current[a], c["particle_current"][a]) for a in ("u", "l")]
+    pairs += [(r.energy_current[a], c["energy_current"][a]) for a in ("u", "l")]
+    for got, want in pairs:
+        got, want = np.asarray(got)[resolved], np.asarray(want)[resolved]
+        assert np.max(np.abs(got - want) / np.abs(want)) <= 1e-10
     # first law (Eq. 1) and Eqs. 11-13
     assert np.all(np.abs(r.first_law_residual) <= 1e-12 * escale)
     e_u, e_l = jt.effective_energies_rwa(p["E_u"], p["E_l"], p["omega"], p["gamma_u"], p["gamma_l"])
@@ -93,10 +105,19 @@ def test_batched_grid_equals_point_by_point():
     assert r.rate.shape == (100, 100)
     assert r.energy_current["u"].shape == (100, 100)
     rng = np.random.default_rng(3)
-    for i, j in rng.integers(0, 100, (5, 2)):
+    fields = lambda res: (
+        [res.rate, res.power, res.entropy_production, res.populations["u"], res.populations["l"]]
+        + [res.energy_current[a] for a in ("u", "l")]
+        + [res.particle_current[a] for a in ("u", "l")]
+        + [res.effective_energy[a] for a in ("u", "l")]
+    )
+    for i, j in rng.integers(0, 100, (40, 2)):
         one = jt.solve_classical(**dict(BASE, omega=float(omega[i, 0]), mu_u=float(mu_u[0, j])))
-        np.testing.assert_allclose(r.rate[i, j], one.rate, rtol=1e-12, atol=1e-18)
-        np.testing.assert_allclose(r.entropy_production[i, j], one.entropy_production, rtol=1e-12, atol=1e-16)
+        for got, want in zip(fields(r), fields(one), strict=True):
+            np.testing.assert_allclose(got[i, j], want, rtol=1e-12, atol=1e-18)
+    # and the whole grid against the closed form (an independent evaluation of every point)
+    c = jt.classical_closed_form(**dict(BASE, omega=omega, mu_u=mu_u))
+    np.testing.assert_allclose(r.rate, c["rate"], rtol=1e-9, atol=1e-15)
 
 
 BAD = {
@@ -129,12 +150,19 @@ def test_bad_occupations_and_shapes():
         jt.solve_classical(**dict(BASE, omega=np.ones(3), mu_u=np.ones(4)))
 
 
+def console_script():
+    """The ``jaxtls`` entry point that ``pip install`` put beside this interpreter."""
+    path = os.path.join(os.path.dirname(sys.executable), "jaxtls")
+    assert os.path.exists(path), f"the jaxtls console script is not installed at {path} (pip install -e .)"
+    return [path]
+
+
 def test_cli_solve_classical_json():
     args = []
     for k, v in BASE.items():
         args += [f"--{k}", str(v)]
     out = subprocess.run(
-        [sys.executable, "-m", "jaxtls._cli", "solve", "classical", *args, "--json"],
+        [*console_script(), "solve", "classical", *args, "--json"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     data = json.loads(out.stdout)
@@ -143,7 +171,7 @@ def test_cli_solve_classical_json():
     assert data["energy_current"]["u"] == pytest.approx(float(c["energy_current"]["u"]), rel=1e-10)
     assert set(data["effective_energy"]) == {"u", "l"}
     bad = subprocess.run(
-        [sys.executable, "-m", "jaxtls._cli", "solve", "classical", *args[:-2], "--T_l", "-1", "--json"],
+        [*console_script(), "solve", "classical", *args[:-2], "--T_l", "-1", "--json"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode != 0 and "T_l" in bad.stderr
