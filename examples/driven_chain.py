@@ -88,6 +88,34 @@ def random_parameter_sets(n: int, seed: int = 0) -> dict:
     return {k: jnp.asarray(rng.uniform(lo, hi, n)) for k, (lo, hi) in BOX.items()}
 
 
+def hermitian_eigenvalues(a, sweeps: int = 8):
+    """Eigenvalues of a small Hermitian matrix by cyclic complex Jacobi rotations, in plain JAX
+    operations (no LAPACK call: batched CPU LAPACK kernels can deadlock when two run
+    concurrently under `jax.vmap`, see `jaxtls._floquet`). Unordered; error ~1e-15 ``|a|``."""
+    d = a.shape[-1]
+    pairs = [(p, q) for p in range(d) for q in range(p + 1, d)]
+    eye = jnp.eye(d, dtype=jnp.complex128)
+
+    def sweep(_, a):
+        for p, q in pairs:
+            apq = a[p, q]
+            mag = jnp.abs(apq)
+            nz = mag > 1e-300
+            safe = jnp.where(nz, mag, 1.0)
+            phase = jnp.where(nz, apq / safe, 1.0)  # rotate a_pq to |a_pq| first
+            theta = (jnp.real(a[q, q]) - jnp.real(a[p, p])) / (2 * safe)
+            sgn = jnp.where(theta >= 0, 1.0, -1.0)
+            t = jnp.where(nz, sgn / (jnp.abs(theta) + jnp.sqrt(theta**2 + 1)), 0.0)
+            c = 1 / jnp.sqrt(1 + t**2)
+            s = t * c
+            u = eye.at[p, p].set(c).at[p, q].set(s).at[q, p].set(-s * jnp.conj(phase)).at[q, q].set(c * jnp.conj(phase))
+            a = jnp.matmul(jnp.matmul(u.conj().T, a, precision=_HP), u, precision=_HP)
+        return a
+
+    a = jax.lax.fori_loop(0, sweeps, sweep, jnp.asarray(a, jnp.complex128))
+    return jnp.real(jnp.diagonal(a))
+
+
 class NumberSectorFloquet(jt.AbstractPeriodicMethod):
     """`jaxtls.FloquetHarmonics` restricted to the particle-number-diagonal sector.
 
@@ -145,8 +173,8 @@ class NumberSectorFloquet(jt.AbstractPeriodicMethod):
         res = res.at[n_harm, 0].set(jnp.trace(rho_av) - 1.0)
         scale = (jnp.max(jnp.abs(lk_full)) + n_harm * system.omega) * jnp.max(jnp.abs(vec))
         residual = jax.lax.stop_gradient(jnp.max(jnp.abs(res)) / scale)
-        herm = jax.lax.stop_gradient(jnp.stack([0.5 * (r + r.conj().T) for r in (rho_av, rho0)]))
-        min_eig = jnp.min(jnp.linalg.eigvalsh(herm))
+        herm = [jax.lax.stop_gradient(0.5 * (r + r.conj().T)) for r in (rho_av, rho0)]
+        min_eig = jnp.minimum(*(jnp.min(hermitian_eigenvalues(r)) for r in herm))
         tail = jnp.maximum(jnp.linalg.norm(rho_h[0]), jnp.linalg.norm(rho_h[-1]))
         # period-averaged flows (C1, C2) and power (Eq. 6), as in jaxtls.FloquetHarmonics
         hk = system.hamiltonian_harmonics()
