@@ -349,8 +349,6 @@ def test_quantum_cavity_far_above_threshold_matches_semiclassical_laser():
     <a^+ a> approaches the semiclassical |a|^2 (relative difference < 2e-3 here, for r = 27-133
     and ~65 photons; spontaneous emission is what the semiclassical model leaves out), and
     the effective photon energy E~_ph of Eq. 21 equals the lasing frequency of Eq. 30."""
-    if not hasattr(jaxtls, "solve_cavity"):
-        pytest.skip("solve_cavity not available yet")
     p = dict(BASE, omega_cav=np.array([1.0, 1.01, 1.03]), g=0.01, gamma_b=1e-4)
     laser = solve_laser(**p)
     assert bool(np.all(laser.lasing)) and np.all(np.asarray(laser.threshold) > 20)
