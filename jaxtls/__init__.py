@@ -44,6 +44,7 @@ from ._plot import plot_store as plot_store
 from ._result import SteadyStateError as SteadyStateError
 from ._result import TransitionResult as TransitionResult
 from ._scan import ChunkInfo as ChunkInfo
+from ._scan import CorruptChunkError as CorruptChunkError
 from ._scan import ModelSpec as ModelSpec
 from ._scan import ScanDefinitionError as ScanDefinitionError
 from ._scan import init_distributed as init_distributed

@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("file", help="scan definition (TOML)")
     sc.add_argument("--no-progress", action="store_true", help="no progress bar")
     sc.add_argument("--overwrite", action="store_true", help="discard an existing store and start again")
+    sc.add_argument(
+        "--recompute-corrupted",
+        action="store_true",
+        help="recompute finished chunks that fail their checksum (default: refuse with a list of them)",
+    )
 
     pl = sub.add_parser("plot", help="plot an output of a scan store (1-D curve or 2-D map)")
     pl.add_argument("store", help="path of the scan store (.zarr)")
@@ -134,7 +139,12 @@ def main(argv=None) -> int:
             from ._scan import scan_from_toml
 
             try:
-                ds = scan_from_toml(args.file, progress=not args.no_progress, overwrite=args.overwrite)
+                ds = scan_from_toml(
+                    args.file,
+                    progress=not args.no_progress,
+                    overwrite=args.overwrite,
+                    recompute_corrupted=True if args.recompute_corrupted else None,
+                )
             except KeyboardInterrupt:
                 print("jaxtls: interrupted; rerun the same command to resume", file=sys.stderr)
                 return 130

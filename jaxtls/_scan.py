@@ -30,7 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ._store import FORMAT, MemorySink, Template, VarSpec, ZarrSink, is_store
+from ._store import DIGEST, FORMAT, SCAN_GROUP, MemorySink, Template, VarSpec, ZarrSink, check_writable, is_store
 
 __all__ = [
     "scan",
@@ -41,6 +41,7 @@ __all__ = [
     "ModelSpec",
     "ChunkInfo",
     "ScanDefinitionError",
+    "CorruptChunkError",
     "init_distributed",
 ]
 
@@ -375,7 +376,10 @@ def _parse_axes(grid: Mapping, zip_: Mapping | None) -> list[_Axis]:
                 raise ValueError(f"zipped axis {name!r} is empty")
             values, spacing = {}, {}
             for p, v in spec.items():
-                values[p], spacing[p] = _axis_values(p, v)
+                try:
+                    values[p], spacing[p] = _axis_values(p, v)
+                except ValueError as err:
+                    raise ValueError(f"zipped axis {name!r}: {err}") from None
             lengths = {p: len(v) for p, v in values.items()}
             if len(set(lengths.values())) != 1:
                 raise ValueError(f"zipped axis {name!r}: parameters have different lengths {lengths}")
@@ -403,7 +407,14 @@ def _parse_axes(grid: Mapping, zip_: Mapping | None) -> list[_Axis]:
 
 
 class ScanDefinitionError(ValueError):
-    """The store at the given path holds a different scan (or is not a jaxtls scan store)."""
+    """The store at the given path holds a different scan (or is not a jaxtls scan store, or is
+    damaged: `CorruptChunkError`)."""
+
+
+class CorruptChunkError(ScanDefinitionError):
+    """Finished chunks of the store cannot be read or no longer match the checksums recorded when
+    they were finished. The message lists them (chunk, grid region, output, file); nothing was
+    written. ``recompute_corrupted=True`` recomputes only those chunks."""
 
 
 def _jsonable(v):
@@ -886,7 +897,13 @@ def _validate_store(path: Path, digest: str, definition: dict, block: tuple | No
     """Check that the store at `path` holds this scan; return its attributes."""
     import zarr
 
-    attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs)
+    try:
+        attrs = dict(zarr.open_group(path, mode="r", zarr_format=3).attrs)
+    except Exception as err:
+        raise ScanDefinitionError(
+            f"cannot read the metadata of the store {str(path)!r} ({type(err).__name__}: {err}); it is "
+            "damaged or not a Zarr v3 store. Delete it (overwrite=True) to start over, or use another path"
+        ) from err
     if attrs.get("scan_format") != FORMAT or "scan_hash" not in attrs:
         raise ScanDefinitionError(
             f"{str(path)!r} exists but is not a jaxtls scan store; choose another store path (nothing was changed)"
@@ -935,6 +952,8 @@ def scan(
     overwrite: bool = False,
     check: bool = True,
     on_chunk: Callable[[ChunkInfo], None] | None = None,
+    verify: bool = True,
+    recompute_corrupted: bool | None = None,
 ):
     """Evaluate a model on a parameter grid, chunk by chunk, optionally streaming to a Zarr store.
 
@@ -958,8 +977,10 @@ def scan(
       block of the grid (whole trailing axes and a slice of one axis), padded to a multiple of
       the device count; the padded size is the same for every chunk, so one compilation.
     - `store`: path of a Zarr store to stream results to. Rerunning the same call resumes: only
-      chunks not marked finished are computed; a finished scan returns at once. A store holding
+      chunks not marked finished are computed; a finished scan is not recomputed. A store holding
       a different scan is refused (`ScanDefinitionError`). ``None``: keep results in memory.
+      The store path is checked to be writable before anything is computed (`OSError` naming
+      the path otherwise).
     - `zip`: zipped axes appended after the grid's: ``{"line": {"mu_u": [...], "omega": [...]}}``.
     - `progress`: show a tqdm bar (points per second, ETA).
     - `devices`: local devices to shard each chunk over: ``None`` (all), a count, or a list.
@@ -970,6 +991,14 @@ def scan(
     - `check`: also store the model's check output (``diagnostics.ok`` for the built-in models)
       and warn if any point failed it (inside a scan the solvers cannot raise).
     - `on_chunk`: called with a `ChunkInfo` after each chunk is written.
+    - `verify`: before resuming (or returning a finished store), read back every finished chunk
+      and compare it with the checksum recorded when it was finished. A chunk that cannot be
+      read (damaged file) or does not match raises `CorruptChunkError` naming the chunk, its grid
+      region, the output and the file; nothing is written. ``False`` skips the check (it costs
+      about one read of the store).
+    - `recompute_corrupted`: instead of raising, recompute only the damaged chunks (with a
+      warning listing them); every intact finished chunk is kept. Default: the
+      ``JAXTLS_RECOMPUTE_CORRUPTED`` environment variable (for ``jaxtls scan``).
 
     **Returns:** an `xarray.Dataset`: one variable per output with the grid's dimensions,
     coordinates for the grid (and scalar ones for numeric fixed parameters), ``units`` attributes
@@ -1002,6 +1031,8 @@ def scan(
 
     if store is None and nproc > 1:
         raise ValueError("a multi-process scan needs store= (the processes merge their chunks there)")
+    if recompute_corrupted is None:
+        recompute_corrupted = os.environ.get("JAXTLS_RECOMPUTE_CORRUPTED", "").lower() in ("1", "true", "yes", "on")
     path = None if store is None else Path(store).expanduser()
 
     # -- trace the model once (abstractly) for output shapes and the memory estimate ----------
@@ -1063,6 +1094,7 @@ def scan(
             attrs = _validate_store(path, digest, definition, block, spec.name)
             blk = tuple(attrs["chunk_shape"])
         elif pid == 0:
+            check_writable(path)  # a clear error before tracing anything
             blk = auto_block()
             ZarrSink.create(path, new_template(blk))
         _barrier(f"{barrier_prefix}-created")
@@ -1072,12 +1104,44 @@ def scan(
         sink = ZarrSink.open(path)
 
     layout = _Layout(shape, blk)
-    stored_vars = list(sink.template.data_vars) if isinstance(sink, MemorySink) else None
-    if path is not None and sink.attrs.get("complete"):
+    if isinstance(sink, MemorySink):
+        stored_vars = list(sink.template.data_vars)
+    else:
+        in_store = set(sink.group.array_keys())
+        stored_vars = [k for k in [*outputs, check_name] if k in in_store]
+    damaged: dict[int, list[str]] = {}
+    if path is not None and sink.attrs.get("complete") and not verify:
         todo = []
     else:
         done = sink.done_mask()
-        todo = [c for c in range(layout.n_chunks) if c % nproc == pid and not done[c]]
+        mine = [c for c in range(layout.n_chunks) if c % nproc == pid]
+        if path is not None:  # finished chunks that cannot be trusted: refuse, or recompute them
+            for c in sink.unreadable_done:
+                if c % nproc == pid:
+                    damaged[c] = [f"its finished marker ({SCAN_GROUP}/done) cannot be read"]
+            if verify:
+                found = sink.damaged_chunks([c for c in mine if done[c]], layout.region, stored_vars)
+                for c, problems in found.items():
+                    damaged.setdefault(c, []).extend(problems)
+            if damaged and not recompute_corrupted:
+                raise CorruptChunkError(
+                    f"the scan store {str(path)!r} has {len(damaged)} damaged finished chunk(s); refusing "
+                    f"to resume into it (nothing was written):\n  - {_damage_report(damaged, axes, layout)}\n"
+                    "Every other finished chunk is intact and is kept. To recompute only the damaged "
+                    "chunks, rerun with recompute_corrupted=True (jaxtls scan --recompute-corrupted); "
+                    "to start over, delete the store (overwrite=True, jaxtls scan --overwrite)."
+                )
+        todo = [c for c in mine if not done[c] or c in damaged]
+    if todo and path is not None:  # before any work: every directory a chunk is written to
+        members = [*stored_vars, *(f"{SCAN_GROUP}/{m}" for m in ("done", "failed", DIGEST))]
+        check_writable(path, members)
+    if damaged:
+        sink.reset(sorted(damaged))
+        warnings.warn(
+            f"recomputing {len(damaged)} damaged chunk(s) of the scan store {str(path)!r} (every other "
+            f"finished chunk is kept):\n  - {_damage_report(damaged, axes, layout)}",
+            stacklevel=2,
+        )
 
     values = {p: (k, v) for k, a in enumerate(axes) for p, v in a.values.items()}
     if todo and spec.validate is not None:  # host-side checks of parameter combinations, before any work
@@ -1091,9 +1155,6 @@ def scan(
         mesh = jax.sharding.Mesh(np.array(devs), ("batch",))
         sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
         traces = [0]
-        if stored_vars is None:
-            in_store = set(sink.group.array_keys())
-            stored_vars = [k for k in [*outputs, check_name] if k in in_store]
 
         def _jaxtls_scan_chunk(params):
             traces[0] += 1
@@ -1149,6 +1210,18 @@ def scan(
                 )
     _barrier(f"{barrier_prefix}-final")
     return sink.dataset()
+
+
+def _damage_report(damaged: dict, axes, layout: _Layout, limit: int = 10) -> str:
+    """One line per damaged chunk: index, grid region, problems (at most `limit` lines)."""
+    lines = []
+    for c in sorted(damaged)[:limit]:
+        pairs = builtins.zip(axes, layout.region(c), strict=True)
+        region = ", ".join(f"{a.name}[{s.start}:{s.stop}]" for a, s in pairs)
+        lines.append(f"chunk {c} ({region}): " + "; ".join(damaged[c]))
+    if len(damaged) > limit:
+        lines.append(f"... and {len(damaged) - limit} more chunk(s)")
+    return "\n  - ".join(lines)
 
 
 def _progress_bar(enabled, total, initial, name, pid, nproc):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -20,9 +23,9 @@ import xarray as xr
 import zarr
 
 import jaxtls as jt
-from jaxtls import _scan
+from jaxtls import _scan, _store
 from jaxtls._plot import plot_store
-from jaxtls._scan import ScanDefinitionError, register_model, scan, scan_from_toml
+from jaxtls._scan import CorruptChunkError, ScanDefinitionError, register_model, scan, scan_from_toml
 from jaxtls._store import open_store
 
 TESTS = Path(__file__).parent
@@ -48,10 +51,18 @@ def _reference(path=None, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The uninterrupted single-process scan of the worker's definition, in a store."""
+def reference_store(tmp_path_factory):
+    """The store of the uninterrupted single-process scan of the worker's definition (tests that
+    damage a store work on a copy)."""
     path = tmp_path_factory.mktemp("ref") / "ref.zarr"
-    return _reference(path).load()
+    _reference(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(reference_store):
+    """The uninterrupted single-process scan of the worker's definition, read from its store."""
+    return open_store(reference_store).load()
 
 
 def _chunk_lines(text):
@@ -447,3 +458,155 @@ def test_progress_bar_shows_rate_and_eta(capsys):
     scan("classical", W.GRID, W.FIXED, chunk_size=W.CHUNK_SIZE, progress=True)
     err = capsys.readouterr().err
     assert "pt/s" in err and "55" in err and "<" in err  # tqdm: points per second and ETA
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: empty axes, non-writable store paths, damaged stores
+
+
+def _files(path):
+    """Every file of a store: relative path -> (bytes, modification time in ns)."""
+    return {
+        f.relative_to(path).as_posix(): (f.read_bytes(), f.stat().st_mtime_ns)
+        for f in sorted(Path(path).rglob("*"))
+        if f.is_file()
+    }
+
+
+def _stop(info):
+    raise RuntimeError("stop here")
+
+
+def _counting_model(calls):
+    def toy(*, x, y=1.0):
+        calls.append(1)  # runs when the model is traced (or called): any work at all
+        return {"s": x * y}
+
+    return toy
+
+
+def test_empty_axes_are_refused(tmp_path):
+    fixed = {k: v for k, v in W.FIXED.items() if k != "T_u"}
+    store = tmp_path / "empty.zarr"
+    for grid, zip_, match in [
+        ({"mu_u": [], "omega": [1.0]}, None, r"grid entry 'mu_u' must be a non-empty"),
+        ({"mu_u": [1.0], "omega": np.array([])}, None, r"grid entry 'omega' must be a non-empty"),
+        ({"mu_u": {"start": 0.5, "stop": 1.5, "num": 0}, "omega": [1.0]}, None, r"'mu_u': num must be .* >= 1"),
+        ({"mu_u": [1.0]}, {"line": {"omega": [], "T_u": []}}, r"zipped axis 'line': grid entry 'omega'"),
+        ({"mu_u": [1.0]}, {"line": {}}, r"zipped axis 'line' is empty"),
+        ({"mu_u": [1.0], "line": {"omega": [1.0], "T_u": []}}, None, r"zipped axis 'line': grid entry 'T_u'"),
+        ({}, None, r"the grid is empty"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            scan("classical", grid, fixed, zip=zip_, store=store, progress=False)
+    assert not store.exists()  # refused before the store was created
+
+
+def test_store_under_a_file_is_refused_before_any_work(tmp_path):
+    calls = []
+    toy = _counting_model(calls)
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    for store in (blocker / "s.zarr", blocker / "deeper" / "s.zarr"):
+        with pytest.raises(NotADirectoryError) as info:
+            scan(toy, {"x": [1.0, 2.0]}, outputs="s", store=store, progress=False)
+        msg = str(info.value)
+        assert f"cannot create the scan store {str(store)!r}" in msg
+        assert f"{str(blocker)!r} is a file, not a directory" in msg and "nothing was computed" in msg
+    assert calls == [] and blocker.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no temporary left behind
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="running as root: directory permissions (chmod 0o500) do not stop root from writing",
+)
+def test_read_only_directory_is_refused_before_any_work(tmp_path):
+    calls = []
+    toy = _counting_model(calls)
+    ro, partial = tmp_path / "ro", tmp_path / "partial.zarr"
+    ro.mkdir()
+    with pytest.raises(RuntimeError, match="stop here"):  # chunk 0 finished, chunks 1, 2 not
+        scan(toy, {"x": [1.0, 2.0, 3.0]}, outputs="s", chunk_size=1, store=partial, progress=False,
+             on_chunk=_stop)  # fmt: skip
+    before = _files(partial)
+    os.chmod(ro, 0o500)
+    os.chmod(partial, 0o500)
+    try:
+        calls.clear()
+        new = ro / "s.zarr"
+        with pytest.raises(PermissionError, match=re.escape(f"cannot create the scan store {str(new)!r}")):
+            scan(toy, {"x": [1.0, 2.0]}, outputs="s", store=new, progress=False)
+        with pytest.raises(PermissionError, match=re.escape(f"cannot write into the scan store {str(partial)!r}")):
+            scan(toy, {"x": [1.0, 2.0, 3.0]}, outputs="s", chunk_size=1, store=partial, progress=False)
+        assert calls == [] and list(ro.iterdir()) == []
+    finally:
+        os.chmod(ro, 0o700)
+        os.chmod(partial, 0o700)
+    assert _files(partial) == before
+
+
+def test_unwritable_existing_store_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Resuming into a store that cannot be written fails before any work (simulated: the test
+    may run as root, whom permissions do not stop)."""
+    calls = []
+    toy = _counting_model(calls)
+    store = tmp_path / "partial.zarr"
+    with pytest.raises(RuntimeError, match="stop here"):  # chunk 0 finished, chunks 1, 2 not
+        scan(toy, {"x": [1.0, 2.0, 3.0]}, outputs="s", chunk_size=1, store=store, progress=False, on_chunk=_stop)
+    assert zarr.open_group(store, mode="r")["_scan/done"][:].tolist() == [1, 0, 0]
+    before = _files(store)
+
+    def refuse(directory):
+        if Path(directory) == store / "s":
+            raise PermissionError(13, "Permission denied")
+        os.rmdir(tempfile.mkdtemp(dir=directory))
+
+    monkeypatch.setattr(_store, "_probe_writable", refuse)
+    calls.clear()
+    with pytest.raises(PermissionError) as info:
+        scan(toy, {"x": [1.0, 2.0, 3.0]}, outputs="s", chunk_size=1, store=store, progress=False)
+    msg = str(info.value)
+    assert f"cannot write into the scan store {str(store)!r}: {str(store / 's')!r} is not writable" in msg
+    assert "Permission denied" in msg and "nothing was computed" in msg
+    assert calls == [] and _files(store) == before
+
+
+def test_corrupted_chunks_are_refused_then_recomputed_alone(tmp_path, reference_store, reference):
+    store = tmp_path / "damaged.zarr"
+    shutil.copytree(reference_store, store)
+    intact = _files(store)
+    (store / "rate/c/2/0").write_bytes(b"garbage, not a zstd frame")  # cannot be decoded
+    shutil.copyfile(store / "entropy_production/c/0/0", store / "entropy_production/c/4/0")  # wrong values
+    with open(store / "particle_current.u/c/5/0", "r+b") as f:  # truncated (last, partial chunk)
+        f.truncate(5)
+    (store / "_scan/done/c/1").write_bytes(b"\x07")  # a finished marker that cannot be read
+    damaged = {1, 2, 4, 5}
+    before = _files(store)
+
+    with pytest.raises(CorruptChunkError) as info:
+        _reference(store)
+    msg = str(info.value)
+    assert isinstance(info.value, ScanDefinitionError) and f"{str(store)!r} has 4 damaged finished chunk(s)" in msg
+    assert "chunk 1 (mu_u[2:4], omega[0:5]): its finished marker (_scan/done) cannot be read" in msg
+    assert re.search(r"chunk 2 \(mu_u\[4:6\], omega\[0:5\]\): output 'rate' cannot be read \(file rate/c/2/0: ", msg)
+    assert "chunk 4 (mu_u[8:10], omega[0:5]): output 'entropy_production' does not match the checksum" in msg
+    assert "chunk 5 (mu_u[10:11], omega[0:5]): output 'particle_current.u' cannot be read" in msg
+    assert "chunk 0 " not in msg and "chunk 3 " not in msg
+    assert "recompute_corrupted=True" in msg and "nothing was written" in msg
+    assert _files(store) == before  # refused: nothing written, nothing lost
+
+    computed = []
+    with pytest.warns(UserWarning, match=r"recomputing 4 damaged chunk\(s\)"):
+        ds = _reference(store, recompute_corrupted=True, on_chunk=computed.append)
+    assert sorted(i.index for i in computed) == sorted(damaged)
+    xr.testing.assert_identical(ds.load(), reference)
+    after = _files(store)
+    chunk_file = re.compile(r"^(?:.*/)?c/(\d+)(?:/0)?$")
+    kept = [n for n in intact if chunk_file.match(n) and int(chunk_file.match(n).group(1)) not in damaged]
+    assert len(kept) >= 10  # outputs, ok, done and checksums of chunks 0 and 3
+    for name in kept:
+        assert after[name] == intact[name], name  # same bytes, never rewritten (same mtime)
+    again = []
+    _reference(store, on_chunk=again.append)  # repaired: verified clean, nothing recomputed
+    assert again == []
