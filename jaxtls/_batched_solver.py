@@ -97,7 +97,7 @@ from jaxtyping import Array, Float
 from ._sector import SectorOperators
 from ._steady import AbstractSteadySolver
 
-__all__ = ["BatchedBlockSolver", "assemble_batch_last", "solve_lanes"]
+__all__ = ["BatchedBlockSolver", "assemble_batch_last", "solve_lanes", "tangent_solve", "apply_batch_last"]
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -130,6 +130,19 @@ def _stage(fn, token, *args):
         return fn(*args)
 
     return jax.lax.platform_dependent(token, *args, cpu=cpu, default=other)
+
+
+def materialise(x):
+    """`x` computed once and stored (on CPU), not re-fused into each of its consumers.
+
+    XLA:CPU fuses cheap elementwise producers (the gather of `jaxtls._steady.assemble`) into
+    every consumer; for an array read by several kernels (the solver's level loop and the
+    residual checks) that repeats the work. Same mechanism as `_stage`: the token is 0 unless
+    the first entry is NaN, and both branches are the identity.
+    """
+    first = jnp.ravel(x)[0]
+    token = (first != first).astype(jnp.int32)
+    return _stage(lambda y: y, token, x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,8 +189,9 @@ class _View:
 # one level of the downward elimination
 
 
-def _augmented(view, blocks, k, off, s_next, trace0, norm_row):
-    """``[G_k | -A_k]`` of shape ``(m, 2m, *lanes)`` with ``G_k = B_k + C_k S_{k+1}``.
+def _augmented(view, blocks, k, off, s_next, trace0, norm_row, inverse=False):
+    """``[G_k | -A_k]`` of shape ``(m, 2m, *lanes)`` with ``G_k = B_k + C_k S_{k+1}``
+    (``[G_k | -A_k | 1]``, ``(m, 3m, *lanes)``, with `inverse`).
 
     At level 0 row `norm_row` of ``G`` is the trace row and right-hand-side column 0 is
     ``e_{norm_row}`` (``A_0 = 0``).
@@ -194,6 +208,9 @@ def _augmented(view, blocks, k, off, s_next, trace0, norm_row):
     first = k == 0
     g = jnp.where(first & (rows == norm_row), trace0.reshape((1, m) + (1,) * nd), g)
     rhs = jnp.where(first & (rows == norm_row) & (cols == 0), jnp.ones((), a.dtype), -a)
+    if inverse:
+        eye = jnp.broadcast_to((rows == cols).astype(a.dtype), a.shape)
+        return jnp.concatenate([g, rhs, eye], axis=1)
     return jnp.concatenate([g, rhs], axis=1)
 
 
@@ -239,14 +256,16 @@ def _back_row(u, x_below):
     return acc
 
 
-def _level_factor(view, token, blocks, k, off, s_next, trace0, norm_row, pivot):
-    """``S_k = -(B_k + C_k S_{k+1})^{-1} A_k``, shape ``(m, m, *lanes)``.
+def _level_factor(view, token, blocks, k, off, s_next, trace0, norm_row, pivot, inverse=False):
+    """``S_k = -(B_k + C_k S_{k+1})^{-1} A_k``, shape ``(m, m, *lanes)``; with `inverse`,
+    ``[S_k | G_k^{-1}]`` of shape ``(m, 2m, *lanes)``.
 
-    At ``k = 0`` column 0 of the result is the trace-normalised ``x_0`` instead.
+    At ``k = 0`` column 0 of ``S_0`` is the trace-normalised ``x_0`` instead (and ``G_0^{-1}``
+    is the inverse of ``G_0`` with row `norm_row` replaced by the trace row).
     """
     m = s_next.shape[0]
     t = _stage(
-        lambda bl, k, off, s, tr: _augmented(view, bl, k, off, s, tr, norm_row),
+        lambda bl, k, off, s, tr: _augmented(view, bl, k, off, s, tr, norm_row, inverse),
         token, blocks, k, off, s_next, trace0,
     )  # fmt: skip
     urows = []
@@ -263,8 +282,12 @@ def _level_factor(view, token, blocks, k, off, s_next, trace0, norm_row, pivot):
 # --------------------------------------------------------------------------------------------
 
 
-def _solve(blocks, ops, view, off=None, pivot=True):
-    """Core solver for the lanes of `blocks` described by `view`; returns ``(K, m, *lanes)``."""
+def _solve(blocks, ops, view, off=None, pivot=True, factors=False):
+    """Core solver for the lanes of `blocks` described by `view`; returns ``(K, m, *lanes)``.
+
+    With `factors`, returns ``(x, S, Ginv)``: besides the solution, the level factors ``S_k``
+    and the inverses ``G_k^{-1}`` (each ``(K, m, m, *lanes)``; see `tangent_solve`).
+    """
     k_lv, m, lanes = view.shape(blocks)
     if off is None:
         off = jnp.zeros((), jnp.int32)
@@ -275,11 +298,14 @@ def _solve(blocks, ops, view, off=None, pivot=True):
 
     def down(s_next, k):
         token = (k < 0).astype(jnp.int32)  # 0 at run time, opaque to XLA's constant folding
-        s_k = _level_factor(view, token, blocks, k, off, s_next, trace[0], r, pivot)
-        return s_k, s_k
+        out = _level_factor(view, token, blocks, k, off, s_next, trace[0], r, pivot, factors)
+        s_k = out[:, :m] if factors else out
+        return s_k, out
 
     s_top = jnp.zeros((m, m) + lanes, dtype)
-    _, s_all = jax.lax.scan(down, s_top, jnp.arange(k_lv), reverse=True)  # (K, m, m, *lanes)
+    _, s_all = jax.lax.scan(down, s_top, jnp.arange(k_lv), reverse=True)  # (K, m, m[, 2m], *lanes)
+    if factors:
+        s_all, g_inv = s_all[:, :, :m], s_all[:, :, m:]
 
     def rescale(y, log_prev):
         scale = jnp.max(jnp.abs(y), axis=0)
@@ -302,7 +328,56 @@ def _solve(blocks, ops, view, off=None, pivot=True):
     logs = jnp.concatenate([log0[None], logs], axis=0)  # (K, *lanes)
     traces = jnp.sum(trace.reshape((k_lv, m) + (1,) * nd) * ys, axis=1)
     w = jnp.exp(logs - jnp.max(logs, axis=0))
-    return ys * (w / jnp.sum(traces * w, axis=0))[:, None]
+    x = ys * (w / jnp.sum(traces * w, axis=0))[:, None]
+    if factors:
+        return x, s_all, g_inv
+    return x
+
+
+def apply_batch_last(
+    blocks: Float[Array, "K 3 m m *lanes"], x: Float[Array, "K m *lanes"]
+) -> Float[Array, "K m *lanes"]:
+    """``L x`` for block-tridiagonal blocks and vectors laid out batch-last."""
+    y = jnp.sum(blocks[:, 1] * x[:, None], axis=2)
+    y = y.at[1:].add(jnp.sum(blocks[1:, 0] * x[:-1, None], axis=2))
+    return y.at[:-1].add(jnp.sum(blocks[:-1, 2] * x[1:, None], axis=2))
+
+
+def tangent_solve(c_blocks, s_all, g_inv, rhs, norm_row: int):
+    """Particular solution ``y`` of ``L y = rhs`` with ``trace_0 . y_0 = 0``, batch-last.
+
+    ``rhs`` (``(K, m, *lanes)``) must be consistent (``trace . rhs = 0``, true for the
+    right-hand sides ``-dL x`` of implicit differentiation). `s_all`, `g_inv` are the factors
+    of `_solve` with ``factors=True``; `c_blocks` are the ``C_k`` (``(K, m, m, *lanes)``). With ``y_k = S_k y_{k-1} + t_k``: ``t_k = G_k^{-1} (rhs_k - C_k t_{k+1})`` from the
+    top, ``y_0 = G_0^{-1} r_0`` (row `norm_row` of ``r_0`` zeroed: the trace row), then upwards.
+    Only matrix-vector products: linear in ``rhs``, so `jax.linear_transpose` (reverse mode)
+    gives the adjoint solve with the same factors.
+    """
+    k_lv, m = rhs.shape[:2]
+
+    def mv(a, v):  # (m, m, *lanes) @ (m, *lanes)
+        return jnp.sum(a * v[None], axis=1)
+
+    def down(t_next, k):
+        c_k = jax.lax.dynamic_index_in_dim(c_blocks, k, 0, keepdims=False)
+        gi = jax.lax.dynamic_index_in_dim(g_inv, k, 0, keepdims=False)
+        r_k = jax.lax.dynamic_index_in_dim(rhs, k, 0, keepdims=False)
+        t_k = mv(gi, r_k - mv(c_k, t_next))
+        return t_k, t_k
+
+    t_top = jnp.zeros_like(rhs[0])
+    t1, t_all = jax.lax.scan(down, t_top, jnp.arange(1, k_lv), reverse=True)  # t_1 .. t_{K-1}
+    r0 = rhs[0] - mv(c_blocks[0], t1)
+    r0 = r0.at[norm_row].set(0.0)
+    y0 = mv(g_inv[0], r0)
+
+    def up(y_prev, inp):
+        s_k, t_k = inp
+        y = mv(s_k, y_prev) + t_k
+        return y, y
+
+    _, ys = jax.lax.scan(up, y0, (s_all[1:], t_all))
+    return jnp.concatenate([y0[None], ys], axis=0)
 
 
 def _chunked(blocks, ops, batch_first, n, chunk, pivot=True):
@@ -368,6 +443,11 @@ class BatchedBlockSolver(AbstractSteadySolver):
         else:
             x = _chunked(blocks, ops, True, n, cs, self.pivot)
         return jnp.moveaxis(x, -1, 0)
+
+    def solve_batch_with_factors(self, blocks: Float[Array, "N K 3 m m"], ops: SectorOperators):
+        """`solve_batch` plus the factors for `tangent_solve` (in one piece, no chunks), all
+        batch-last: ``x`` ``(K, m, N)`` and ``S``, ``G^{-1}`` ``(K, m, m, N)``."""
+        return _solve(blocks, ops, _View(True, None), pivot=self.pivot, factors=True)
 
     def solve_batch_last(self, blocks: Float[Array, "K 3 m m N"], ops: SectorOperators) -> Float[Array, "K m N"]:
         """A batch in the batch-last layout (see `assemble_batch_last`); result ``(K, m, N)``."""

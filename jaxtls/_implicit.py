@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from ._sector import SectorOperators
 from ._steady import apply, assemble
 
-__all__ = ["steady_state_batch", "particular_solve"]
+__all__ = ["steady_state_batch", "steady_state_and_blocks", "assemble_batch", "particular_solve"]
 
 _HP = jax.lax.Precision.HIGHEST
 
@@ -92,23 +92,63 @@ def _dense_particular(blocks, rhs, ops):
     return jnp.linalg.solve(mat, b).reshape(k, m)
 
 
+def assemble_batch(ops: SectorOperators, coeffs):
+    """Blocks ``(N, K, 3, m, m)`` of a batch, materialised once (shared by solve and checks)."""
+    from ._batched_solver import materialise
+
+    return materialise(jax.vmap(assemble, in_axes=(None, 0))(ops, coeffs))
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def steady_state_and_blocks(solver, ops: SectorOperators, coeffs):
+    """Steady states ``x`` (N, K, m) of ``L(coeffs[n])`` and the assembled blocks, differentiable
+    in `coeffs` (implicit); the blocks are returned so that residual checks need no second
+    assembly."""
+    blocks = assemble_batch(ops, coeffs)
+    return solver.solve_batch(blocks, ops), blocks
+
+
 def steady_state_batch(solver, ops: SectorOperators, coeffs):
     """Steady states ``x`` (N, K, m) of ``L(coeffs[n])``, differentiable in `coeffs` (implicit)."""
-    blocks = jax.vmap(assemble, in_axes=(None, 0))(ops, coeffs)
-    return solver.solve_batch(blocks, ops)
+    return steady_state_and_blocks(solver, ops, coeffs)[0]
 
 
-@steady_state_batch.defjvp
+def _batched_kernel(solver, num_levels: int):
+    """The `BatchedBlockSolver` that `solver` runs on `num_levels` levels, or None."""
+    from ._batched_solver import BatchedBlockSolver
+    from ._steady import AutoSolver
+
+    if isinstance(solver, AutoSolver):
+        solver = solver.choose(num_levels)
+    return solver if isinstance(solver, BatchedBlockSolver) else None
+
+
+@steady_state_and_blocks.defjvp
 def _steady_state_jvp(solver, primals, tangents):
     ops, coeffs = primals
     _, dcoeffs = tangents
-    x = steady_state_batch(solver, ops, coeffs)
-    blocks = jax.vmap(assemble, in_axes=(None, 0))(ops, coeffs)
+    kernel = _batched_kernel(solver, ops.blocks.shape[1])
+    if kernel is not None:
+        # batched fast path, all batch-last: the forward elimination also returns S_k and
+        # G_k^{-1}; the tangent solve is then matrix-vector products only (its transpose, in
+        # reverse mode, is the adjoint solve with the same factors)
+        from ._batched_solver import apply_batch_last, tangent_solve
+
+        blocks = assemble_batch(ops, coeffs)
+        x_bl, s_all, g_inv = jax.lax.stop_gradient(kernel.solve_batch_with_factors(blocks, ops))
+        c_bl = jnp.tensordot(ops.blocks[:, :, 2], coeffs, axes=((0,), (1,)), precision=_HP)  # C_k
+        d_bl = jnp.tensordot(ops.blocks, dcoeffs, axes=((0,), (1,)), precision=_HP)  # dL, no padding
+        y = tangent_solve(c_bl, s_all, g_inv, -apply_batch_last(d_bl, x_bl), ops.norm_row)
+        wy = jnp.einsum("km,km...->...", ops.trace, y, precision=_HP)
+        dx = jnp.moveaxis(y - wy * x_bl, -1, 0)
+        x = jnp.moveaxis(x_bl, -1, 0)
+        dblocks = jnp.tensordot(dcoeffs, ops.blocks, axes=1, precision=_HP)  # unused by the checks: DCE'd
+        return (x, blocks), (dx, dblocks)
     dblocks = jnp.tensordot(dcoeffs, ops.blocks, axes=1, precision=_HP)  # no padding term
+    x, blocks = steady_state_and_blocks(solver, ops, coeffs)
     rhs = -jax.vmap(apply)(dblocks, x)
     single = blocks.shape[1] < 2
     part = _dense_particular if single else particular_solve
     y = jax.vmap(part, in_axes=(0, 0, None))(jax.lax.stop_gradient(blocks), rhs, ops)
     wy = jnp.einsum("km,nkm->n", ops.trace, y, precision=_HP)
-    return x, y - wy[:, None, None] * x
+    return (x, blocks), (y - wy[:, None, None] * x, dblocks)

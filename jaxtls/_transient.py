@@ -242,15 +242,40 @@ def evolve(
     - `throw`: raise if the integration fails (e.g. `max_steps` reached).
 
     **Returns:** a `TransientSolution`.
+
+    **Raises:** `jaxtls.ParameterError` (a `ValueError`) naming the parameter, before any work,
+    for bad input that can be checked up front: ``ts`` empty, not 1-D, not finite or not
+    strictly increasing; ``t0`` not a finite scalar or later than ``ts[0]``; ``rho0`` of the
+    wrong shape, not finite, not Hermitian or without unit trace; ``rtol``/``atol`` negative,
+    non-finite or both 0; ``dt0`` not a finite positive number; ``max_steps < 1``; a malformed
+    generator or ``occupations``.
     """
     ts = jnp.asarray(ts, jnp.float64)
     if ts.ndim != 1 or ts.shape[0] < 1:
         raise ParameterError(f"ts must be a non-empty 1-D array of times, got shape {ts.shape}")
-    if is_concrete(ts) and ts.shape[0] > 1 and np.any(np.diff(np.asarray(ts)) <= 0):
-        raise ParameterError("ts must be strictly increasing")
+    if is_concrete(ts):
+        ts_host = np.asarray(ts)
+        if not np.all(np.isfinite(ts_host)):
+            raise ParameterError("ts must contain finite times only")
+        if ts_host.shape[0] > 1 and np.any(np.diff(ts_host) <= 0):
+            raise ParameterError("ts must be strictly increasing")
     t0 = ts[0] if t0 is None else jnp.asarray(t0, jnp.float64)
+    if t0.shape != ():
+        raise ParameterError(f"t0 must be a scalar time, got shape {t0.shape}")
+    if is_concrete(t0) and not np.isfinite(float(t0)):
+        raise ParameterError(f"t0 must be a finite time, got {float(t0)}")
     if is_concrete(t0) and is_concrete(ts) and float(t0) > float(ts[0]):
         raise ParameterError("t0 must not be later than ts[0]")
+    if stepsize_controller is None:
+        for name, tol in (("rtol", rtol), ("atol", atol)):
+            if is_concrete(tol) and not (np.ndim(tol) == 0 and np.isfinite(tol) and tol >= 0):
+                raise ParameterError(f"{name} must be a finite number >= 0, got {tol!r}")
+        if is_concrete(rtol) and is_concrete(atol) and rtol == 0 and atol == 0:
+            raise ParameterError("rtol and atol must not both be 0")
+    if dt0 is not None and is_concrete(dt0) and not (np.ndim(dt0) == 0 and np.isfinite(dt0) and dt0 > 0):
+        raise ParameterError(f"dt0 must be a finite number > 0 (or None), got {dt0!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ParameterError(f"max_steps must be an integer >= 1, got {max_steps!r}")
     solver = diffrax.Tsit5() if solver is None else solver
     controller = diffrax.PIDController(rtol=rtol, atol=atol) if stepsize_controller is None else stepsize_controller
     adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
