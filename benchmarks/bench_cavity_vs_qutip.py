@@ -158,7 +158,8 @@ def main(argv=None):
                 diff = rel_diff(ours, q_rates[:k])
                 ratio = q_ms / ms
                 lu = rel_diff(ours, lu_rates[:k])
-                print(f"| {n_max} | {batch} | {ms:.4f} | {q_ms:.2f} | {ratio:.0f}x | {diff:.1e} | {lu:.1e} |", flush=True)
+                row = f"| {n_max} | {batch} | {ms:.4f} | {q_ms:.2f} | {ratio:.0f}x | {diff:.1e} | {lu:.1e} |"
+                print(row, flush=True)
             else:
                 lu = rel_diff(np.asarray(res.rate)[:k], lu_rates[:k])
                 print(f"| {n_max} | {batch} | {ms:.4f} | - | - | - | {lu:.1e} |", flush=True)

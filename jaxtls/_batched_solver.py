@@ -348,8 +348,9 @@ def tangent_solve(c_blocks, s_all, g_inv, rhs, norm_row: int):
 
     ``rhs`` (``(K, m, *lanes)``) must be consistent (``trace . rhs = 0``, true for the
     right-hand sides ``-dL x`` of implicit differentiation). `s_all`, `g_inv` are the factors
-    of `_solve` with ``factors=True``; `c_blocks` are the ``C_k`` (``(K, m, m, *lanes)``). With ``y_k = S_k y_{k-1} + t_k``: ``t_k = G_k^{-1} (rhs_k - C_k t_{k+1})`` from the
-    top, ``y_0 = G_0^{-1} r_0`` (row `norm_row` of ``r_0`` zeroed: the trace row), then upwards.
+    of `_solve` with ``factors=True``; `c_blocks` are the ``C_k`` (``(K, m, m, *lanes)``).
+    With ``y_k = S_k y_{k-1} + t_k``: ``t_k = G_k^{-1} (rhs_k - C_k t_{k+1})`` from the top,
+    ``y_0 = G_0^{-1} r_0`` (row `norm_row` of ``r_0`` zeroed: the trace row), then upwards.
     Only matrix-vector products: linear in ``rhs``, so `jax.linear_transpose` (reverse mode)
     gives the adjoint solve with the same factors.
     """
