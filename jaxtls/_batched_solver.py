@@ -445,10 +445,10 @@ class BatchedBlockSolver(AbstractSteadySolver):
             x = _chunked(blocks, ops, True, n, cs, self.pivot)
         return jnp.moveaxis(x, -1, 0)
 
-    def solve_batch_with_factors(self, blocks: Float[Array, "N K 3 m m"], ops: SectorOperators):
-        """`solve_batch` plus the factors for `tangent_solve` (in one piece, no chunks), all
-        batch-last: ``x`` ``(K, m, N)`` and ``S``, ``G^{-1}`` ``(K, m, m, N)``."""
-        return _solve(blocks, ops, _View(True, None), pivot=self.pivot, factors=True)
+    def solve_batch_with_factors(self, blocks: Float[Array, "K 3 m m N"], ops: SectorOperators):
+        """`solve_batch_last` plus the factors for `tangent_solve` (in one piece, no chunks),
+        all batch-last: ``x`` ``(K, m, N)`` and ``S``, ``G^{-1}`` ``(K, m, m, N)``."""
+        return _solve(blocks, ops, _View(False, None), pivot=self.pivot, factors=True)
 
     def solve_batch_last(self, blocks: Float[Array, "K 3 m m N"], ops: SectorOperators) -> Float[Array, "K m N"]:
         """A batch in the batch-last layout (see `assemble_batch_last`); result ``(K, m, N)``."""

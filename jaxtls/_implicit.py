@@ -99,11 +99,30 @@ def assemble_batch(ops: SectorOperators, coeffs):
     return materialise(jax.vmap(assemble, in_axes=(None, 0))(ops, coeffs))
 
 
+def assemble_lanes(ops: SectorOperators, coeffs):
+    """Blocks ``(K, 3, m, m, N)`` of a batch, batch axis last (a dense product with the term
+    matrices plus the padding), materialised once."""
+    from ._batched_solver import assemble_batch_last, materialise
+
+    return materialise(assemble_batch_last(ops, coeffs))
+
+
+def blocks_are_batch_last(solver, ops: SectorOperators) -> bool:
+    """Whether `steady_state_and_blocks` returns batch-last blocks ``(K, 3, m, m, N)`` (the
+    batched kernel) rather than batch-first ``(N, K, 3, m, m)``."""
+    return _batched_kernel(solver, ops.blocks.shape[1]) is not None
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def steady_state_and_blocks(solver, ops: SectorOperators, coeffs):
     """Steady states ``x`` (N, K, m) of ``L(coeffs[n])`` and the assembled blocks, differentiable
     in `coeffs` (implicit); the blocks are returned so that residual checks need no second
-    assembly."""
+    assembly. They are batch-last ``(K, 3, m, m, N)`` when the batched kernel solves (see
+    `blocks_are_batch_last`): every elementwise kernel then runs along the batch."""
+    kernel = _batched_kernel(solver, ops.blocks.shape[1])
+    if kernel is not None:
+        blocks = assemble_lanes(ops, coeffs)
+        return jnp.moveaxis(kernel.solve_batch_last(blocks, ops), -1, 0), blocks
     blocks = assemble_batch(ops, coeffs)
     return solver.solve_batch(blocks, ops), blocks
 
@@ -134,16 +153,13 @@ def _steady_state_jvp(solver, primals, tangents):
         # reverse mode, is the adjoint solve with the same factors)
         from ._batched_solver import apply_batch_last, tangent_solve
 
-        blocks = assemble_batch(ops, coeffs)
+        blocks = jax.lax.stop_gradient(assemble_lanes(ops, coeffs))
         x_bl, s_all, g_inv = jax.lax.stop_gradient(kernel.solve_batch_with_factors(blocks, ops))
-        c_bl = jnp.tensordot(ops.blocks[:, :, 2], coeffs, axes=((0,), (1,)), precision=_HP)  # C_k
         d_bl = jnp.tensordot(ops.blocks, dcoeffs, axes=((0,), (1,)), precision=_HP)  # dL, no padding
-        y = tangent_solve(c_bl, s_all, g_inv, -apply_batch_last(d_bl, x_bl), ops.norm_row)
+        y = tangent_solve(blocks[:, 2], s_all, g_inv, -apply_batch_last(d_bl, x_bl), ops.norm_row)
         wy = jnp.einsum("km,km...->...", ops.trace, y, precision=_HP)
         dx = jnp.moveaxis(y - wy * x_bl, -1, 0)
-        x = jnp.moveaxis(x_bl, -1, 0)
-        dblocks = jnp.tensordot(dcoeffs, ops.blocks, axes=1, precision=_HP)  # unused by the checks: DCE'd
-        return (x, blocks), (dx, dblocks)
+        return (jnp.moveaxis(x_bl, -1, 0), blocks), (dx, d_bl)
     dblocks = jnp.tensordot(dcoeffs, ops.blocks, axes=1, precision=_HP)  # no padding term
     x, blocks = steady_state_and_blocks(solver, ops, coeffs)
     rhs = -jax.vmap(apply)(dblocks, x)
