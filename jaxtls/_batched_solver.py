@@ -343,32 +343,46 @@ def apply_batch_last(
     return y.at[:-1].add(jnp.sum(blocks[:-1, 2] * x[1:, None], axis=2))
 
 
-def tangent_solve(c_blocks, s_all, g_inv, rhs, norm_row: int):
-    """Particular solution ``y`` of ``L y = rhs`` with ``trace_0 . y_0 = 0``, batch-last.
+def tangent_solve(c_blocks, s_all, g_inv, terms, dcoeffs, x, norm_row: int):
+    """Implicit tangent of the steady state for coefficient tangents `dcoeffs`, batch-last.
 
-    ``rhs`` (``(K, m, *lanes)``) must be consistent (``trace . rhs = 0``, true for the
-    right-hand sides ``-dL x`` of implicit differentiation). `s_all`, `g_inv` are the factors
-    of `_solve` with ``factors=True``; `c_blocks` are the ``C_k`` (``(K, m, m, *lanes)``).
-    With ``y_k = S_k y_{k-1} + t_k``: ``t_k = G_k^{-1} (rhs_k - C_k t_{k+1})`` from the top,
-    ``y_0 = G_0^{-1} r_0`` (row `norm_row` of ``r_0`` zeroed: the trace row), then upwards.
-    Only matrix-vector products: linear in ``rhs``, so `jax.linear_transpose` (reverse mode)
-    gives the adjoint solve with the same factors.
+    Solves ``L y = -dL x`` (``dL = sum_t dc_t S_t``) with ``trace_0 . y_0 = 0`` and returns
+    ``y`` (``(K, m, *lanes)``); the caller restores the normalisation, ``dx = y - (w . y) x``.
+    The right-hand side is consistent (``trace . dL x = 0``: every ``S_t`` preserves the
+    trace). Arguments: `c_blocks` the ``C_k`` (``(K, m, m, *lanes)``); `s_all`, `g_inv` the
+    factors of `_solve` with ``factors=True``; `terms` the term matrices ``S_t`` as blocks
+    (``(T, K, 3, m, m)``, `SectorOperators.blocks`); `dcoeffs` ``(T, *lanes)``; `x` the
+    solution ``(K, m, *lanes)``.
+
+    With ``y_k = S_k y_{k-1} + t_k``: ``t_k = G_k^{-1} (r_k - C_k t_{k+1})`` from the top,
+    ``y_0 = G_0^{-1} r_0'`` (``r_0' = r_0 - C_0 t_1`` with row `norm_row` zeroed: the trace
+    row), then upwards. Each level's ``dL_k`` blocks are formed inside the level loop (in
+    cache; the whole ``dL`` is never stored). Only products with constants: linear in
+    `dcoeffs`, so reverse mode (`jax.linear_transpose`) is the adjoint solve with the same
+    factors.
     """
-    k_lv, m = rhs.shape[:2]
+    k_lv = x.shape[0]
+    zero = jnp.zeros_like(x[:1])
+    x_pad = jnp.concatenate([zero, x, zero], axis=0)  # x_{-1} = x_K = 0
 
     def mv(a, v):  # (m, m, *lanes) @ (m, *lanes)
         return jnp.sum(a * v[None], axis=1)
 
+    def rhs(k):  # -(dA_k x_{k-1} + dB_k x_k + dC_k x_{k+1}), (m, *lanes)
+        t_k = jax.lax.dynamic_index_in_dim(terms, k, 1, keepdims=False)  # (T, 3, m, m)
+        d = jnp.tensordot(t_k, dcoeffs, axes=((0,), (0,)), precision=_HI)  # (3, m, m, *lanes)
+        xs = jax.lax.dynamic_slice_in_dim(x_pad, k, 3, axis=0)  # x_{k-1}, x_k, x_{k+1}
+        return -(mv(d[0], xs[0]) + mv(d[1], xs[1]) + mv(d[2], xs[2]))
+
     def down(t_next, k):
         c_k = jax.lax.dynamic_index_in_dim(c_blocks, k, 0, keepdims=False)
         gi = jax.lax.dynamic_index_in_dim(g_inv, k, 0, keepdims=False)
-        r_k = jax.lax.dynamic_index_in_dim(rhs, k, 0, keepdims=False)
-        t_k = mv(gi, r_k - mv(c_k, t_next))
+        t_k = mv(gi, rhs(k) - mv(c_k, t_next))
         return t_k, t_k
 
-    t_top = jnp.zeros_like(rhs[0])
+    t_top = jnp.zeros_like(x[0])
     t1, t_all = jax.lax.scan(down, t_top, jnp.arange(1, k_lv), reverse=True)  # t_1 .. t_{K-1}
-    r0 = rhs[0] - mv(c_blocks[0], t1)
+    r0 = rhs(0) - mv(c_blocks[0], t1)
     r0 = r0.at[norm_row].set(0.0)
     y0 = mv(g_inv[0], r0)
 

@@ -151,14 +151,15 @@ def _steady_state_jvp(solver, primals, tangents):
         # batched fast path, all batch-last: the forward elimination also returns S_k and
         # G_k^{-1}; the tangent solve is then matrix-vector products only (its transpose, in
         # reverse mode, is the adjoint solve with the same factors)
-        from ._batched_solver import apply_batch_last, tangent_solve
+        from ._batched_solver import tangent_solve
 
         blocks = jax.lax.stop_gradient(assemble_lanes(ops, coeffs))
         x_bl, s_all, g_inv = jax.lax.stop_gradient(kernel.solve_batch_with_factors(blocks, ops))
-        d_bl = jnp.tensordot(ops.blocks, dcoeffs, axes=((0,), (1,)), precision=_HP)  # dL, no padding
-        y = tangent_solve(blocks[:, 2], s_all, g_inv, -apply_batch_last(d_bl, x_bl), ops.norm_row)
+        y = tangent_solve(blocks[:, 2], s_all, g_inv, ops.blocks, dcoeffs.T, x_bl, ops.norm_row)
         wy = jnp.einsum("km,km...->...", ops.trace, y, precision=_HP)
         dx = jnp.moveaxis(y - wy * x_bl, -1, 0)
+        # tangent of the blocks (no padding term); only the checks read them (DCE'd there)
+        d_bl = jnp.tensordot(ops.blocks, dcoeffs, axes=((0,), (1,)), precision=_HP)
         return (jnp.moveaxis(x_bl, -1, 0), blocks), (dx, d_bl)
     dblocks = jnp.tensordot(dcoeffs, ops.blocks, axes=1, precision=_HP)  # no padding term
     x, blocks = steady_state_and_blocks(solver, ops, coeffs)
