@@ -97,7 +97,18 @@ from jaxtyping import Array, Float
 from ._sector import SectorOperators
 from ._steady import AbstractSteadySolver
 
-__all__ = ["BatchedBlockSolver", "assemble_batch_last", "solve_lanes", "tangent_solve", "apply_batch_last"]
+__all__ = [
+    "BatchedBlockSolver",
+    "assemble_batch_last",
+    "level_from_coeffs",
+    "solve_lanes",
+    "particular_solve_lanes",
+    "adjoint_solve_lanes",
+    "dl_apply_lanes",
+    "residual_from_coeffs",
+    "apply_from_coeffs",
+    "apply_batch_last",
+]
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -110,6 +121,24 @@ def assemble_batch_last(ops: SectorOperators, coeffs: Float[Array, "N T"]) -> Fl
     """
     blocks = jnp.tensordot(ops.blocks, coeffs, axes=((0,), (1,)), precision=_HI)
     return blocks.at[:, 1].add(ops.pad[..., None])
+
+
+def level_from_coeffs(terms, pad, c, k, which: int | None = None):
+    """Blocks of level ``k`` of ``L(c) = sum_t c_t S_t`` (plus padding), batch-last.
+
+    `terms` ``(T, K, 3, m, m)`` (`SectorOperators.blocks`), `pad` ``(K, m, m)``, `c`
+    ``(T, *lanes)``, `k` a (traced) level index. Returns ``(3, m, m, *lanes)``, or the single
+    block ``(m, m, *lanes)`` ``A_k`` / ``B_k`` / ``C_k`` for ``which = 0 / 1 / 2``.
+    """
+    t_k = jax.lax.dynamic_index_in_dim(terms, k, 1, keepdims=False)  # (T, 3, m, m)
+    if which is not None:
+        t_k = t_k[:, which]
+    blk = jnp.tensordot(t_k, c, axes=((0,), (0,)), precision=_HI)
+    if which not in (None, 1):
+        return blk
+    p_k = jax.lax.dynamic_index_in_dim(pad, k, 0, keepdims=False)
+    p_k = p_k.reshape(p_k.shape + (1,) * (c.ndim - 1))
+    return blk + p_k if which == 1 else blk.at[1].add(p_k)
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,14 +183,22 @@ class _View:
 
     `batch_first`: ``blocks`` is ``(N, K, 3, m, m)``, else ``(K, 3, m, m, *lanes)``. `count`:
     number of consecutive batch points handled, starting at a traced offset (``None``: all).
+    `coeffs`: ``blocks`` is instead a coefficient source ``(terms, pad, c)`` (see
+    `level_from_coeffs`; ``c`` is ``(T, *lanes)``) and each level's blocks are formed from the
+    coefficients when the level is visited (in cache; no ``K 3 m^2 N`` array is stored).
     """
 
-    def __init__(self, batch_first: bool, count: int | None):
+    def __init__(self, batch_first: bool, count: int | None, coeffs: bool = False):
         self.batch_first = batch_first
         self.count = count
+        self.coeffs = coeffs
 
     def shape(self, blocks):
         """``(K, m, lanes)``."""
+        if self.coeffs:
+            terms, _, c = blocks
+            lanes = c.shape[1:] if self.count is None else (self.count,)
+            return terms.shape[1], terms.shape[3], lanes
         if self.batch_first:
             k_lv, m, lanes = blocks.shape[1], blocks.shape[3], blocks.shape[:1]
         else:
@@ -174,6 +211,11 @@ class _View:
         """Blocks ``(3, m, m, *lanes)`` of level ``k`` (lanes from offset `off`)."""
         k = k.astype(off.dtype)
         z = jnp.zeros((), off.dtype)
+        if self.coeffs:
+            terms, pad, c = blocks
+            if self.count is not None:
+                c = jax.lax.dynamic_slice_in_dim(c, off, self.count, axis=1)
+            return level_from_coeffs(terms, pad, c, k)
         if self.batch_first:
             n, _, _, m, _ = blocks.shape
             cnt = n if self.count is None else self.count
@@ -285,13 +327,13 @@ def _level_factor(view, token, blocks, k, off, s_next, trace0, norm_row, pivot, 
 def _solve(blocks, ops, view, off=None, pivot=True, factors=False):
     """Core solver for the lanes of `blocks` described by `view`; returns ``(K, m, *lanes)``.
 
-    With `factors`, returns ``(x, S, Ginv)``: besides the solution, the level factors ``S_k``
-    and the inverses ``G_k^{-1}`` (each ``(K, m, m, *lanes)``; see `tangent_solve`).
+    With `factors`, returns ``(x, Ginv)``: besides the solution, the inverses ``G_k^{-1}``
+    (``(K, m, m, *lanes)``; see `particular_solve_lanes`).
     """
     k_lv, m, lanes = view.shape(blocks)
     if off is None:
         off = jnp.zeros((), jnp.int32)
-    dtype = blocks.dtype
+    dtype = blocks[2].dtype if view.coeffs else blocks.dtype
     nd = len(lanes)
     trace = ops.trace.astype(dtype)
     r = ops.norm_row
@@ -299,13 +341,14 @@ def _solve(blocks, ops, view, off=None, pivot=True, factors=False):
     def down(s_next, k):
         token = (k < 0).astype(jnp.int32)  # 0 at run time, opaque to XLA's constant folding
         out = _level_factor(view, token, blocks, k, off, s_next, trace[0], r, pivot, factors)
-        s_k = out[:, :m] if factors else out
-        return s_k, out
+        if factors:
+            return out[:, :m], (out[:, :m], out[:, m:])
+        return out, out
 
     s_top = jnp.zeros((m, m) + lanes, dtype)
-    _, s_all = jax.lax.scan(down, s_top, jnp.arange(k_lv), reverse=True)  # (K, m, m[, 2m], *lanes)
+    _, s_all = jax.lax.scan(down, s_top, jnp.arange(k_lv), reverse=True)  # (K, m, m, *lanes)
     if factors:
-        s_all, g_inv = s_all[:, :, :m], s_all[:, :, m:]
+        s_all, g_inv = s_all
 
     def rescale(y, log_prev):
         scale = jnp.max(jnp.abs(y), axis=0)
@@ -330,7 +373,7 @@ def _solve(blocks, ops, view, off=None, pivot=True, factors=False):
     w = jnp.exp(logs - jnp.max(logs, axis=0))
     x = ys * (w / jnp.sum(traces * w, axis=0))[:, None]
     if factors:
-        return x, s_all, g_inv
+        return x, g_inv
     return x
 
 
@@ -343,65 +386,148 @@ def apply_batch_last(
     return y.at[:-1].add(jnp.sum(blocks[:-1, 2] * x[1:, None], axis=2))
 
 
-def tangent_solve(c_blocks, s_all, g_inv, terms, dcoeffs, x, norm_row: int):
-    """Implicit tangent of the steady state for coefficient tangents `dcoeffs`, batch-last.
+def _mv(a, v):
+    """``a v`` for ``a`` ``(m, m, *lanes)`` and ``v`` ``(m, *lanes)``."""
+    return jnp.sum(a * v[None], axis=1)
 
-    Solves ``L y = -dL x`` (``dL = sum_t dc_t S_t``) with ``trace_0 . y_0 = 0`` and returns
-    ``y`` (``(K, m, *lanes)``); the caller restores the normalisation, ``dx = y - (w . y) x``.
-    The right-hand side is consistent (``trace . dL x = 0``: every ``S_t`` preserves the
-    trace). Arguments: `c_blocks` the ``C_k`` (``(K, m, m, *lanes)``); `s_all`, `g_inv` the
-    factors of `_solve` with ``factors=True``; `terms` the term matrices ``S_t`` as blocks
-    (``(T, K, 3, m, m)``, `SectorOperators.blocks`); `dcoeffs` ``(T, *lanes)``; `x` the
-    solution ``(K, m, *lanes)``.
 
-    With ``y_k = S_k y_{k-1} + t_k``: ``t_k = G_k^{-1} (r_k - C_k t_{k+1})`` from the top,
-    ``y_0 = G_0^{-1} r_0'`` (``r_0' = r_0 - C_0 t_1`` with row `norm_row` zeroed: the trace
-    row), then upwards. Each level's ``dL_k`` blocks are formed inside the level loop (in
-    cache; the whole ``dL`` is never stored). Only products with constants: linear in
-    `dcoeffs`, so reverse mode (`jax.linear_transpose`) is the adjoint solve with the same
-    factors.
+def _mtv(a, v):
+    """``a^T v`` for ``a`` ``(m, m, *lanes)`` and ``v`` ``(m, *lanes)``."""
+    return jnp.sum(a * v[:, None], axis=0)
+
+
+def particular_solve_lanes(g_inv, src, b, norm_row: int):
+    """A solution ``y`` of ``L y = b`` with ``trace_0 . y_0 = 0``, batch-last, from the factors.
+
+    `b` ``(K, m, *lanes)`` must be consistent (``trace . b = 0``; row `norm_row` of level 0 is
+    redundant and ignored). `g_inv` ``(K, m, m, *lanes)`` are the inverses ``G_k^{-1}`` from
+    `BatchedBlockSolver.solve_coeffs_with_factors` (level 0: ``G_0`` with row `norm_row`
+    replaced by the trace row) and `src` the coefficient source ``(terms, pad, c)`` of ``L``
+    (`level_from_coeffs`): ``A_k`` and ``C_k`` are formed from the coefficients per level, so
+    only ``G^{-1}`` is stored.
+
+    With ``y_k = S_k y_{k-1} + t_k`` (``S_k = -G_k^{-1} A_k``): ``t_k = G_k^{-1} (b_k - C_k
+    t_{k+1})`` from the top, ``y_0 = G_0^{-1} P (b_0 - C_0 t_1)`` (``P`` zeroes row
+    `norm_row`), then upwards. Linear in `b`; `adjoint_solve_lanes` is its exact transpose.
     """
-    k_lv = x.shape[0]
-    zero = jnp.zeros_like(x[:1])
-    x_pad = jnp.concatenate([zero, x, zero], axis=0)  # x_{-1} = x_K = 0
-
-    def mv(a, v):  # (m, m, *lanes) @ (m, *lanes)
-        return jnp.sum(a * v[None], axis=1)
-
-    def rhs(k):  # -(dA_k x_{k-1} + dB_k x_k + dC_k x_{k+1}), (m, *lanes)
-        t_k = jax.lax.dynamic_index_in_dim(terms, k, 1, keepdims=False)  # (T, 3, m, m)
-        d = jnp.tensordot(t_k, dcoeffs, axes=((0,), (0,)), precision=_HI)  # (3, m, m, *lanes)
-        xs = jax.lax.dynamic_slice_in_dim(x_pad, k, 3, axis=0)  # x_{k-1}, x_k, x_{k+1}
-        return -(mv(d[0], xs[0]) + mv(d[1], xs[1]) + mv(d[2], xs[2]))
+    terms, _, c = src
+    k_lv = g_inv.shape[0]
 
     def down(t_next, k):
-        c_k = jax.lax.dynamic_index_in_dim(c_blocks, k, 0, keepdims=False)
         gi = jax.lax.dynamic_index_in_dim(g_inv, k, 0, keepdims=False)
-        t_k = mv(gi, rhs(k) - mv(c_k, t_next))
+        b_k = jax.lax.dynamic_index_in_dim(b, k, 0, keepdims=False)
+        t_k = _mv(gi, b_k - _mv(level_from_coeffs(terms, None, c, k, 2), t_next))
         return t_k, t_k
 
-    t_top = jnp.zeros_like(x[0])
-    t1, t_all = jax.lax.scan(down, t_top, jnp.arange(1, k_lv), reverse=True)  # t_1 .. t_{K-1}
-    r0 = rhs(0) - mv(c_blocks[0], t1)
-    r0 = r0.at[norm_row].set(0.0)
-    y0 = mv(g_inv[0], r0)
+    t1, t_all = jax.lax.scan(down, jnp.zeros_like(b[0]), jnp.arange(1, k_lv), reverse=True)
+    r0 = b[0] - _mv(level_from_coeffs(terms, None, c, 0, 2), t1)
+    y0 = _mv(g_inv[0], r0.at[norm_row].set(0.0))
 
     def up(y_prev, inp):
-        s_k, t_k = inp
-        y = mv(s_k, y_prev) + t_k
+        k, t_k = inp
+        gi = jax.lax.dynamic_index_in_dim(g_inv, k, 0, keepdims=False)
+        y = t_k - _mv(gi, _mv(level_from_coeffs(terms, None, c, k, 0), y_prev))
         return y, y
 
-    _, ys = jax.lax.scan(up, y0, (s_all[1:], t_all))
+    _, ys = jax.lax.scan(up, y0, (jnp.arange(1, k_lv), t_all))
     return jnp.concatenate([y0[None], ys], axis=0)
+
+
+def adjoint_solve_lanes(g_inv, src, ybar, norm_row: int):
+    """The transpose of `particular_solve_lanes` (same arguments) applied to `ybar`.
+
+    With ``a_{K-1} = ybar_{K-1}``, ``a_k = ybar_k + S_{k+1}^T a_{k+1}`` from the top,
+    ``u_0 = P G_0^{-T} a_0`` and ``u_k = G_k^{-T} (a_k - C_{k-1}^T u_{k-1})`` upwards; returns
+    ``u`` ``(K, m, *lanes)``. Reverse-mode derivatives use it as the adjoint solve: the same
+    stored ``G^{-1}``, two passes of matrix-vector products.
+    """
+    terms, _, c = src
+    k_lv = g_inv.shape[0]
+
+    def down(a_next, k):  # a_k from a_{k+1}, k = K-2 .. 0
+        gi = jax.lax.dynamic_index_in_dim(g_inv, k + 1, 0, keepdims=False)
+        a_k = jax.lax.dynamic_index_in_dim(ybar, k, 0, keepdims=False)
+        a_k = a_k - _mtv(level_from_coeffs(terms, None, c, k + 1, 0), _mtv(gi, a_next))
+        return a_k, a_k
+
+    _, a_low = jax.lax.scan(down, ybar[-1], jnp.arange(k_lv - 1), reverse=True)
+    a_all = jnp.concatenate([a_low, ybar[-1:]], axis=0)
+    u0 = _mtv(g_inv[0], a_all[0]).at[norm_row].set(0.0)
+
+    def up(u_prev, k):
+        gi = jax.lax.dynamic_index_in_dim(g_inv, k, 0, keepdims=False)
+        a_k = jax.lax.dynamic_index_in_dim(a_all, k, 0, keepdims=False)
+        u = _mtv(gi, a_k - _mtv(level_from_coeffs(terms, None, c, k - 1, 2), u_prev))
+        return u, u
+
+    _, us = jax.lax.scan(up, u0, jnp.arange(1, k_lv))
+    return jnp.concatenate([u0[None], us], axis=0)
+
+
+def _shifted(x):
+    """``x_{k-1}``, ``x_k``, ``x_{k+1}`` (zero beyond the ends), each ``(K, m, *lanes)``."""
+    zero = jnp.zeros_like(x[:1])
+    return jnp.concatenate([zero, x[:-1]], axis=0), x, jnp.concatenate([x[1:], zero], axis=0)
+
+
+def dl_apply_lanes(terms, dc, x):
+    """``-dL x`` with ``dL = sum_t dc_t S_t`` (no padding), batch-last; linear in `dc`.
+
+    `terms` ``(T, K, 3, m, m)``, `dc` ``(T, *lanes)``, `x` ``(K, m, *lanes)``. A scan over the
+    levels: each level's ``dL_k`` blocks are formed in cache, never stored.
+    """
+    x_prev, x_cur, x_next = _shifted(x)
+
+    def level(_, inp):
+        t_k, xm, x0, xp = inp
+        d = jnp.tensordot(t_k, dc, axes=((0,), (0,)), precision=_HI)  # (3, m, m, *lanes)
+        return None, -(_mv(d[0], xm) + _mv(d[1], x0) + _mv(d[2], xp))
+
+    _, b = jax.lax.scan(level, None, (jnp.moveaxis(terms, 1, 0), x_prev, x_cur, x_next))
+    return b
+
+
+def residual_from_coeffs(src, x):
+    """``max|L x| / (max|L| max|x|)`` per lane, with ``L`` from the coefficient source `src`
+    (`level_from_coeffs`, padding included) and `x` ``(K, m, *lanes)``; the levels are
+    formed one at a time (the same quantity as `jaxtls._steady.diagnostics`)."""
+    terms, pad, c = src
+    x_prev, x_cur, x_next = _shifted(x)
+
+    def level(_, inp):
+        k, xm, x0, xp = inp
+        blk = level_from_coeffs(terms, pad, c, k)
+        y = _mv(blk[0], xm) + _mv(blk[1], x0) + _mv(blk[2], xp)
+        return None, (jnp.max(jnp.abs(y), axis=0), jnp.max(jnp.abs(blk), axis=(0, 1, 2)))
+
+    _, (y_max, l_max) = jax.lax.scan(level, None, (jnp.arange(x.shape[0]), x_prev, x_cur, x_next))
+    return jnp.max(y_max, axis=0) / (jnp.max(l_max, axis=0) * jnp.max(jnp.abs(x), axis=(0, 1)))
+
+
+def apply_from_coeffs(src, x):
+    """``L x`` with ``L`` from the coefficient source `src`, batch-last (levels formed one at a
+    time)."""
+    terms, pad, c = src
+    x_prev, x_cur, x_next = _shifted(x)
+
+    def level(_, inp):
+        k, xm, x0, xp = inp
+        blk = level_from_coeffs(terms, pad, c, k)
+        return None, _mv(blk[0], xm) + _mv(blk[1], x0) + _mv(blk[2], xp)
+
+    _, y = jax.lax.scan(level, None, (jnp.arange(x.shape[0]), x_prev, x_cur, x_next))
+    return y
 
 
 def _chunked(blocks, ops, batch_first, n, chunk, pivot=True):
     """Solve ``n`` lanes in consecutive chunks of `chunk` lanes (a `jax.lax.fori_loop`).
 
+    `batch_first`: True / False for blocks in that layout, None for a coefficient source.
+
     The last chunk is shifted back to end at lane ``n`` (it overlaps the previous one), so
     `blocks` needs no padding copy. Returns ``(K, m, n)``.
     """
-    view = _View(batch_first, chunk)
+    view = _View(bool(batch_first), chunk, coeffs=batch_first is None)
     k_lv, m, _ = view.shape(blocks)
 
     def body(i, out):
@@ -409,7 +535,8 @@ def _chunked(blocks, ops, batch_first, n, chunk, pivot=True):
         x = _solve(blocks, ops, view, start, pivot)  # (K, m, chunk)
         return jax.lax.dynamic_update_slice_in_dim(out, x, start, axis=2)
 
-    out = jnp.zeros((k_lv, m, n), blocks.dtype)
+    dtype = blocks[2].dtype if batch_first is None else blocks.dtype
+    out = jnp.zeros((k_lv, m, n), dtype)
     return jax.lax.fori_loop(0, -(-n // chunk), body, out)
 
 
@@ -459,10 +586,23 @@ class BatchedBlockSolver(AbstractSteadySolver):
             x = _chunked(blocks, ops, True, n, cs, self.pivot)
         return jnp.moveaxis(x, -1, 0)
 
-    def solve_batch_with_factors(self, blocks: Float[Array, "K 3 m m N"], ops: SectorOperators):
-        """`solve_batch_last` plus the factors for `tangent_solve` (in one piece, no chunks),
-        all batch-last: ``x`` ``(K, m, N)`` and ``S``, ``G^{-1}`` ``(K, m, m, N)``."""
-        return _solve(blocks, ops, _View(False, None), pivot=self.pivot, factors=True)
+    def solve_coeffs_with_factors(self, ops: SectorOperators, c: Float[Array, "T N"]):
+        """Steady states of ``L(c_n) = sum_t c_tn S_t`` from the coefficients ``c`` (``(T, N)``,
+        batch-last; each level's blocks are formed when the elimination visits it, so the
+        ``K 3 m^2 N`` blocks are never stored), in one piece, plus the factors for
+        `particular_solve_lanes`: ``x`` ``(K, m, N)`` and ``G^{-1}`` ``(K, m, m, N)``."""
+        src = (ops.blocks, ops.pad, c)
+        return _solve(src, ops, _View(False, None, coeffs=True), pivot=self.pivot, factors=True)
+
+    def solve_coeffs(self, ops: SectorOperators, c: Float[Array, "T N"]) -> Float[Array, "K m N"]:
+        """Steady states from the coefficients ``c`` (``(T, N)``, batch-last), in chunks of
+        `chunk_size` points; result ``(K, m, N)`` (see `solve_coeffs_with_factors`)."""
+        src = (ops.blocks, ops.pad, c)
+        n = c.shape[-1]
+        cs = self.chunk_size
+        if cs is None or cs >= n or c.ndim != 2:
+            return _solve(src, ops, _View(False, None, coeffs=True), pivot=self.pivot)
+        return _chunked(src, ops, None, n, cs, self.pivot)
 
     def solve_batch_last(self, blocks: Float[Array, "K 3 m m N"], ops: SectorOperators) -> Float[Array, "K m N"]:
         """A batch in the batch-last layout (see `assemble_batch_last`); result ``(K, m, N)``."""

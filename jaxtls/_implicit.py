@@ -11,9 +11,13 @@ through the elimination. The right-hand side is consistent (``w^T dL = 0`` becau
 elimination with the redundant row of level 0 replaced by ``trace_0 . y_0 = 0``, and the
 normalisation is restored by ``dx = y - (w . y) x``.
 
-`steady_state_batch` is a `jax.custom_jvp`: forward mode uses the rule directly, reverse mode
-(`jax.grad`) transposes its linear tangent part (the elimination with frozen factors), so a
-gradient costs about one forward solve plus one adjoint solve.
+`steady_state_and_residual` is a `jax.custom_jvp`: forward mode uses the rule directly,
+reverse mode (`jax.grad`) transposes its linear tangent part. With the batched kernel the
+tangent solve is a `jax.lax.custom_linear_solve` whose transpose is a hand-written adjoint
+solve with the same stored factors (`jaxtls._batched_solver.adjoint_solve_lanes`), so a
+gradient costs one forward elimination (which also keeps ``G_k^{-1}``) plus one adjoint solve
+of matrix-vector products. The factors are treated as constants: first derivatives are exact,
+higher derivatives (e.g. Hessians) of the steady state are not supported.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import jax.numpy as jnp
 from ._sector import SectorOperators
 from ._steady import apply, assemble
 
-__all__ = ["steady_state_batch", "steady_state_and_blocks", "assemble_batch", "particular_solve"]
+__all__ = ["steady_state_batch", "steady_state_and_residual", "assemble_batch", "particular_solve"]
 
 _HP = jax.lax.Precision.HIGHEST
 
@@ -107,29 +111,34 @@ def assemble_lanes(ops: SectorOperators, coeffs):
     return materialise(assemble_batch_last(ops, coeffs))
 
 
-def blocks_are_batch_last(solver, ops: SectorOperators) -> bool:
-    """Whether `steady_state_and_blocks` returns batch-last blocks ``(K, 3, m, m, N)`` (the
-    batched kernel) rather than batch-first ``(N, K, 3, m, m)``."""
-    return _batched_kernel(solver, ops.blocks.shape[1]) is not None
+def _residual_one(blocks, x):
+    """``max|L x| / (max|L| max|x|)`` of one point (batch-first blocks)."""
+    y = apply(blocks, x)
+    return jnp.max(jnp.abs(y)) / (jnp.max(jnp.abs(blocks)) * jnp.max(jnp.abs(x)))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def steady_state_and_blocks(solver, ops: SectorOperators, coeffs):
-    """Steady states ``x`` (N, K, m) of ``L(coeffs[n])`` and the assembled blocks, differentiable
-    in `coeffs` (implicit); the blocks are returned so that residual checks need no second
-    assembly. They are batch-last ``(K, 3, m, m, N)`` when the batched kernel solves (see
-    `blocks_are_batch_last`): every elementwise kernel then runs along the batch."""
+def steady_state_and_residual(solver, ops: SectorOperators, coeffs):
+    """Steady states ``x`` (N, K, m) of ``L(coeffs[n])``, differentiable in `coeffs` (implicit),
+    and their relative residuals ``max|L x| / (max|L| max|x|)`` (N,) (not differentiated)."""
     kernel = _batched_kernel(solver, ops.blocks.shape[1])
     if kernel is not None:
+        from ._batched_solver import apply_batch_last
+
+        # assembled once (batch-last), shared by the solve and the residual
         blocks = assemble_lanes(ops, coeffs)
-        return jnp.moveaxis(kernel.solve_batch_last(blocks, ops), -1, 0), blocks
+        x_bl = kernel.solve_batch_last(blocks, ops)
+        y = apply_batch_last(blocks, x_bl)
+        scale = jnp.max(jnp.abs(blocks), axis=(0, 1, 2, 3)) * jnp.max(jnp.abs(x_bl), axis=(0, 1))
+        return jnp.moveaxis(x_bl, -1, 0), jnp.max(jnp.abs(y), axis=(0, 1)) / scale
     blocks = assemble_batch(ops, coeffs)
-    return solver.solve_batch(blocks, ops), blocks
+    x = solver.solve_batch(blocks, ops)
+    return x, jax.vmap(_residual_one)(blocks, x)
 
 
 def steady_state_batch(solver, ops: SectorOperators, coeffs):
     """Steady states ``x`` (N, K, m) of ``L(coeffs[n])``, differentiable in `coeffs` (implicit)."""
-    return steady_state_and_blocks(solver, ops, coeffs)[0]
+    return steady_state_and_residual(solver, ops, coeffs)[0]
 
 
 def _batched_kernel(solver, num_levels: int):
@@ -142,30 +151,54 @@ def _batched_kernel(solver, num_levels: int):
     return solver if isinstance(solver, BatchedBlockSolver) else None
 
 
-@steady_state_and_blocks.defjvp
+@steady_state_and_residual.defjvp
 def _steady_state_jvp(solver, primals, tangents):
     ops, coeffs = primals
     _, dcoeffs = tangents
     kernel = _batched_kernel(solver, ops.blocks.shape[1])
     if kernel is not None:
-        # batched fast path, all batch-last: the forward elimination also returns S_k and
-        # G_k^{-1}; the tangent solve is then matrix-vector products only (its transpose, in
-        # reverse mode, is the adjoint solve with the same factors)
-        from ._batched_solver import tangent_solve
-
-        blocks = jax.lax.stop_gradient(assemble_lanes(ops, coeffs))
-        x_bl, s_all, g_inv = jax.lax.stop_gradient(kernel.solve_batch_with_factors(blocks, ops))
-        y = tangent_solve(blocks[:, 2], s_all, g_inv, ops.blocks, dcoeffs.T, x_bl, ops.norm_row)
-        wy = jnp.einsum("km,km...->...", ops.trace, y, precision=_HP)
-        dx = jnp.moveaxis(y - wy * x_bl, -1, 0)
-        # tangent of the blocks (no padding term); only the checks read them (DCE'd there)
-        d_bl = jnp.tensordot(ops.blocks, dcoeffs, axes=((0,), (1,)), precision=_HP)
-        return (jnp.moveaxis(x_bl, -1, 0), blocks), (dx, d_bl)
+        return _batched_jvp(kernel, ops, coeffs, dcoeffs)
     dblocks = jnp.tensordot(dcoeffs, ops.blocks, axes=1, precision=_HP)  # no padding term
-    x, blocks = steady_state_and_blocks(solver, ops, coeffs)
+    x, resid = steady_state_and_residual(solver, ops, coeffs)
+    blocks = jax.lax.stop_gradient(assemble_batch(ops, coeffs))
     rhs = -jax.vmap(apply)(dblocks, x)
     single = blocks.shape[1] < 2
     part = _dense_particular if single else particular_solve
-    y = jax.vmap(part, in_axes=(0, 0, None))(jax.lax.stop_gradient(blocks), rhs, ops)
+    y = jax.vmap(part, in_axes=(0, 0, None))(blocks, rhs, ops)
     wy = jnp.einsum("km,nkm->n", ops.trace, y, precision=_HP)
-    return (x, blocks), (y - wy[:, None, None] * x, dblocks)
+    return (x, resid), (y - wy[:, None, None] * x, jnp.zeros_like(resid))
+
+
+def _batched_jvp(kernel, ops: SectorOperators, coeffs, dcoeffs):
+    """Tangent rule of the batched kernel, all batch-last and without the ``K 3 m^2 N`` blocks.
+
+    The forward elimination runs from the coefficients and also returns ``G_k^{-1}`` (the
+    only stored factor, ``K m^2`` per point). The tangent ``y`` of ``L y = -dL x`` is a
+    `jax.lax.custom_linear_solve`: forward mode runs `particular_solve_lanes`, reverse mode
+    its exact transpose `adjoint_solve_lanes` (the adjoint solve with the same factors; JAX
+    never transposes the elimination loops itself, so no per-level copies are stored).
+    """
+    from ._batched_solver import (
+        adjoint_solve_lanes,
+        apply_from_coeffs,
+        dl_apply_lanes,
+        particular_solve_lanes,
+        residual_from_coeffs,
+    )
+
+    c = jax.lax.stop_gradient(coeffs.T)
+    src = (ops.blocks, ops.pad, c)
+    x_bl, g_inv = jax.lax.stop_gradient(kernel.solve_coeffs_with_factors(ops, c))
+    resid = jax.lax.stop_gradient(residual_from_coeffs(src, x_bl))
+    b = dl_apply_lanes(ops.blocks, dcoeffs.T, x_bl)  # -dL x, consistent
+    r = ops.norm_row
+    # matvec is L itself (L y = b holds for the consistent b); only the two solves run
+    y = jax.lax.custom_linear_solve(
+        lambda v: apply_from_coeffs(src, v),
+        b,
+        solve=lambda _, rhs: particular_solve_lanes(g_inv, src, rhs, r),
+        transpose_solve=lambda _, rhs: adjoint_solve_lanes(g_inv, src, rhs, r),
+    )
+    wy = jnp.einsum("km,km...->...", ops.trace, y, precision=_HP)
+    dx = jnp.moveaxis(y - wy * x_bl, -1, 0)
+    return (jnp.moveaxis(x_bl, -1, 0), resid), (dx, jnp.zeros_like(resid))

@@ -190,16 +190,11 @@ def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnosti
     return _checks(ops, jnp.max(jnp.abs(y)) / scale, x, tol)
 
 
-def diagnostics_lanes(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnostics:
-    """`Diagnostics` of a batch laid out batch-last: blocks ``(K, 3, m, m, N)``, solutions
-    ``(N, K, m)``. Every check is formed along the batch axis (contiguous, vectorised), the
-    same quantities as `diagnostics` per point."""
-    from ._batched_solver import apply_batch_last
-
+def diagnostics_from_residual(ops: SectorOperators, residual, x, tol: float = 1e-8) -> Diagnostics:
+    """`Diagnostics` of a batch from its relative residuals (N,) and solutions ``(N, K, m)``.
+    The trace and eigenvalue checks are formed along the batch axis (contiguous, vectorised),
+    the same quantities as `diagnostics` per point."""
     x_bl = jnp.moveaxis(x, 0, -1)  # (K, m, N)
-    y = apply_batch_last(blocks, x_bl)
-    scale = jnp.max(jnp.abs(blocks), axis=(0, 1, 2, 3)) * jnp.max(jnp.abs(x_bl), axis=(0, 1))
-    residual = jnp.max(jnp.abs(y), axis=(0, 1)) / scale
     trace_error = jnp.abs(jnp.einsum("km,kmn->n", ops.trace, x_bl, precision=jax.lax.Precision.HIGHEST) - 1.0)
     flat = jnp.concatenate([x_bl.reshape(-1, x_bl.shape[-1]), jnp.zeros((1, x_bl.shape[-1]), x_bl.dtype)])
     re = flat[ops.group_index[..., 0]] * ops.group_coef[..., 0, None]  # (G, g, g, N)
@@ -245,22 +240,22 @@ def solve_batch(ops: SectorOperators, coeffs: Float[Array, "N T"], solver=None, 
     solve, residual checks) is memory-bound, and chunking is about 2x faster at 10^4 points.
     Derivatives (forward or reverse mode) solve the whole batch in one piece instead, with
     implicit differentiation (`jaxtls._implicit`): differentiating through the chunk loop costs
-    about 1.4x more on CPU. The memory of a differentiated batch is therefore that of its blocks
-    and factors, about ``5 K m^2`` doubles per point.
+    about 1.4x more on CPU. With the batched kernel the blocks are then formed level by level
+    from the coefficients, and the memory of a differentiated batch is that of the factors,
+    about ``2 K m^2`` doubles per point (``G^{-1}``, kept for the adjoint, and the ``S_k`` of
+    the elimination).
     """
     solver = AutoSolver() if solver is None else solver
     return _solve_batch(solver, tol, chunk, ops, coeffs)
 
 
 def _run(solver, tol, ops, c):
-    """Solve and check one piece of a batch (differentiable through `steady_state_and_blocks`)."""
-    from ._implicit import blocks_are_batch_last, steady_state_and_blocks
+    """Solve and check one piece of a batch (differentiable through `steady_state_and_residual`)."""
+    from ._implicit import steady_state_and_residual
 
-    x, blocks = steady_state_and_blocks(solver, ops, c)  # assembled once, shared with the checks
-    blocks, xs = jax.lax.stop_gradient((blocks, x))
-    if blocks_are_batch_last(solver, ops):
-        return x, diagnostics_lanes(ops, blocks, xs, tol)
-    return x, jax.vmap(diagnostics, in_axes=(None, 0, 0, None))(ops, blocks, xs, tol)
+    x, residual = steady_state_and_residual(solver, ops, c)
+    residual, xs = jax.lax.stop_gradient((residual, x))
+    return x, diagnostics_from_residual(ops, residual, xs, tol)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
