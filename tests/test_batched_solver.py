@@ -13,7 +13,16 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from jaxtls._batched_solver import BatchedBlockSolver, assemble_batch_last, solve_lanes
+from jaxtls._batched_solver import (
+    BatchedBlockSolver,
+    adjoint_solve_lanes,
+    assemble_batch_last,
+    dl_apply_lanes,
+    level_from_coeffs,
+    particular_solve_lanes,
+    residual_from_coeffs,
+    solve_lanes,
+)
 from jaxtls._operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
 from jaxtls._sector import LindbladStructure, Sector
 from jaxtls._steady import BlockTridiagonalSolver, DenseSolver, assemble, diagnostics
@@ -199,3 +208,69 @@ def test_single_point_vmap_chunks_and_batch_last():
     # a 2-D lane shape through the functional API
     x_2d = jax.jit(solve_lanes)(blocks_last.reshape(blocks_last.shape[:-1] + (3, 4)), ops)
     np.testing.assert_array_less(_rel(jnp.moveaxis(x_2d.reshape(x_2d.shape[:2] + (12,)), -1, 0), ref), RTOL)
+
+
+def test_coefficient_source_particular_and_adjoint_solves():
+    """The gradient path: elimination from the coefficients (levels formed on the fly) with
+    the stored ``G^{-1}``, the particular solve of ``L y = b`` and its hand-written adjoint."""
+    sector = cavity_sector(5)
+    ops = sector.ops
+    rng = np.random.default_rng(11)
+    c = np.concatenate([random_coeffs(rng, 6), hard_coeffs()])  # 13 points
+    n = len(c)
+    blocks = _blocks(sector, c)
+    ref = jax.jit(DenseSolver().solve_batch)(blocks, ops)
+    c_bl = jnp.asarray(c.T)
+    src = (ops.blocks, ops.pad, c_bl)
+    solver = BatchedBlockSolver(chunk_size=5)
+    x_bl, g_inv = jax.jit(solver.solve_coeffs_with_factors)(ops, c_bl)
+    np.testing.assert_array_less(_rel(jnp.moveaxis(x_bl, -1, 0), ref), RTOL)
+    np.testing.assert_array_less(_rel(jnp.moveaxis(jax.jit(solver.solve_coeffs)(ops, c_bl), -1, 0), ref), RTOL)
+    # levels formed from the coefficients equal the assembled blocks
+    blocks_last = jnp.moveaxis(blocks, 0, -1)
+    for k in (0, 3, sector.num_levels - 1):
+        np.testing.assert_allclose(level_from_coeffs(*src, k), blocks_last[k], rtol=0, atol=1e-15)
+        for w in range(3):
+            np.testing.assert_allclose(level_from_coeffs(*src, k, w), blocks_last[k, w], rtol=0, atol=1e-15)
+    # residual check from the coefficients == the per-point diagnostics (on perturbed states,
+    # whose residual is not rounding noise; at the solution both are ~1e-17)
+    x_pert = ref * (1 + 1e-3 * jnp.asarray(rng.normal(size=ref.shape)))
+    res = jax.vmap(diagnostics, (None, 0, 0))(ops, blocks, x_pert).residual
+    res_c = residual_from_coeffs(src, jnp.moveaxis(x_pert, 0, -1))
+    assert np.all(np.asarray(res) > 1e-8)
+    np.testing.assert_allclose(res_c, res, rtol=1e-12, atol=0)
+    assert np.all(np.asarray(residual_from_coeffs(src, x_bl)) < 1e-14)
+    # -dL x for random coefficient tangents (no padding term) == dense products
+    dc = jnp.asarray(rng.normal(size=c_bl.shape))
+    b = dl_apply_lanes(ops.blocks, dc, x_bl)
+    dense = np.stack([np.asarray(sector.dense_matrix(np.asarray(dc[:, i]))) for i in range(n)])
+    xb = np.asarray(jnp.moveaxis(x_bl, -1, 0)).reshape(n, -1)
+    b_ref = -np.einsum("nij,nj->ni", dense, xb)
+    np.testing.assert_allclose(np.asarray(jnp.moveaxis(b, -1, 0)).reshape(n, -1), b_ref, rtol=0, atol=1e-13)
+    # the particular solve: L y = b (consistent) and trace_0 . y_0 = 0, against a dense solve
+    y = particular_solve_lanes(g_inv, src, b, ops.norm_row)
+    y_np = np.asarray(jnp.moveaxis(y, -1, 0)).reshape(n, -1)
+    pad = np.diag(np.asarray(ops.pad).diagonal(axis1=1, axis2=2).reshape(-1))  # padded slots
+    mats = np.stack([np.asarray(sector.dense_matrix(ci)) + pad for ci in c])
+    trace0 = np.zeros(y_np.shape[1])
+    trace0[: sector.block_size] = np.asarray(ops.trace[0])
+    for i in range(n):
+        a = mats[i].copy()
+        a[ops.norm_row] = trace0
+        rhs = b_ref[i].copy()
+        rhs[ops.norm_row] = 0.0
+        y_ref = np.linalg.solve(a, rhs)
+        np.testing.assert_allclose(y_np[i], y_ref, rtol=0, atol=1e-9 * np.max(np.abs(y_ref)))
+    # the adjoint solve is the exact transpose of the particular solve
+    ybar = jnp.asarray(rng.normal(size=y.shape))
+    lt = jax.linear_transpose(lambda v: particular_solve_lanes(g_inv, src, v, ops.norm_row), b)(ybar)[0]
+    ad = adjoint_solve_lanes(g_inv, src, ybar, ops.norm_row)
+    np.testing.assert_allclose(ad, lt, rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(lt))))
+    # and  <ybar, P b> = <A^T ybar, b>  with the dense inverse
+    for i in range(3):
+        a = mats[i].copy()
+        a[ops.norm_row] = trace0
+        ad_ref = np.linalg.solve(a.T, np.asarray(jnp.moveaxis(ybar, -1, 0)).reshape(n, -1)[i])
+        ad_ref[ops.norm_row] = 0.0
+        got = np.asarray(jnp.moveaxis(ad, -1, 0)).reshape(n, -1)[i]
+        np.testing.assert_allclose(got, ad_ref, rtol=0, atol=1e-9 * np.max(np.abs(ad_ref)))
