@@ -103,8 +103,10 @@ def main(n=1000, n_max=40, repeats=9):
     ratio_rounds = float(np.median(times["grad_sum"] / times["forward"]))
     agree = max(err, err_f) <= 1e-12 * scale
     fast = max(ratio, ratio_rounds) <= 3.0
-    print(f"# gradient / forward (reverse mode, grad of sum): {ratio:.2f} (ratio of medians), "
-          f"{ratio_rounds:.2f} (median of round ratios); target <= 3: {'PASS' if fast else 'FAIL'}")
+    print(
+        f"# gradient / forward (reverse mode, grad of sum): {ratio:.2f} (ratio of medians), "
+        f"{ratio_rounds:.2f} (median of round ratios); target <= 3: {'PASS' if fast else 'FAIL'}"
+    )
     print(f"# variants agree to 1e-12 of max |grad|: {'PASS' if agree else 'FAIL'}")
     return dict(times=times, ratio=ratio, ratio_rounds=ratio_rounds, ok=bool(fast and agree))
 
