@@ -487,14 +487,21 @@ def dl_apply_lanes(terms, dc, x):
     """``-dL x`` with ``dL = sum_t dc_t S_t`` (no padding), batch-last; linear in `dc`.
 
     `terms` ``(T, K, 3, m, m)``, `dc` ``(T, *lanes)``, `x` ``(K, m, *lanes)``. A scan over the
-    levels: each level's ``dL_k`` blocks are formed in cache, never stored.
+    levels: ``u_t = (S_t x)_k`` (``(T, m, *lanes)``, independent of `dc`) is formed per level
+    and contracted with `dc`, so many tangents (`jax.jacfwd`) share it. It is rematerialised
+    (`jax.checkpoint`) rather than stored when reverse mode transposes this map: otherwise every
+    level's ``u`` (``T K m`` doubles per point) would be kept.
     """
     x_prev, x_cur, x_next = _shifted(x)
 
+    @jax.checkpoint
+    def terms_times_x(t_k, xm, x0, xp):  # (S_t x)_k for every term t: (T, m, *lanes)
+        xs = jnp.stack([xm, x0, xp])  # (3, m, *lanes)
+        return jnp.tensordot(t_k, xs, axes=((1, 3), (0, 1)), precision=_HI)
+
     def level(_, inp):
-        t_k, xm, x0, xp = inp
-        d = jnp.tensordot(t_k, dc, axes=((0,), (0,)), precision=_HI)  # (3, m, m, *lanes)
-        return None, -(_mv(d[0], xm) + _mv(d[1], x0) + _mv(d[2], xp))
+        u = terms_times_x(*inp)
+        return None, -jnp.sum(u * dc[:, None], axis=0)
 
     _, b = jax.lax.scan(level, None, (jnp.moveaxis(terms, 1, 0), x_prev, x_cur, x_next))
     return b

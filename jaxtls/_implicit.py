@@ -111,6 +111,25 @@ def assemble_lanes(ops: SectorOperators, coeffs):
     return materialise(assemble_batch_last(ops, coeffs))
 
 
+@jax.custom_jvp
+def _frozen(x):
+    """Identity on the factors a derivative rule uses; differentiating it again raises.
+
+    The rules below treat the factors of the forward elimination as constants, which is exact
+    for first derivatives but would silently drop terms of second derivatives."""
+    return x
+
+
+@_frozen.defjvp
+def _frozen_jvp(primals, tangents):
+    raise NotImplementedError(
+        "second derivatives of steady states (e.g. jax.hessian, or jax.jacfwd of jax.grad, of a "
+        "function of solve_cavity / solve_classical results) are not supported: the implicit "
+        "derivative rule uses the factors of the forward elimination as constants. Use finite "
+        "differences of jax.grad for curvature."
+    )
+
+
 def _residual_one(blocks, x):
     """``max|L x| / (max|L| max|x|)`` of one point (batch-first blocks)."""
     y = apply(blocks, x)
@@ -159,8 +178,8 @@ def _steady_state_jvp(solver, primals, tangents):
     if kernel is not None:
         return _batched_jvp(kernel, ops, coeffs, dcoeffs)
     dblocks = jnp.tensordot(dcoeffs, ops.blocks, axes=1, precision=_HP)  # no padding term
-    x, resid = steady_state_and_residual(solver, ops, coeffs)
-    blocks = jax.lax.stop_gradient(assemble_batch(ops, coeffs))
+    x, resid = _frozen(steady_state_and_residual(solver, ops, coeffs))
+    blocks = _frozen(assemble_batch(ops, coeffs))
     rhs = -jax.vmap(apply)(dblocks, x)
     single = blocks.shape[1] < 2
     part = _dense_particular if single else particular_solve
@@ -186,10 +205,10 @@ def _batched_jvp(kernel, ops: SectorOperators, coeffs, dcoeffs):
         residual_from_coeffs,
     )
 
-    c = jax.lax.stop_gradient(coeffs.T)
+    c = _frozen(coeffs.T)
     src = (ops.blocks, ops.pad, c)
-    x_bl, g_inv = jax.lax.stop_gradient(kernel.solve_coeffs_with_factors(ops, c))
-    resid = jax.lax.stop_gradient(residual_from_coeffs(src, x_bl))
+    x_bl, g_inv = kernel.solve_coeffs_with_factors(ops, c)
+    resid = residual_from_coeffs(src, x_bl)
     b = dl_apply_lanes(ops.blocks, dcoeffs.T, x_bl)  # -dL x, consistent
     r = ops.norm_row
     # matvec is L itself (L y = b holds for the consistent b); only the two solves run

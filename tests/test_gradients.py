@@ -67,3 +67,17 @@ def test_gradient_vmaps_over_a_batch():
     batched = jax.vmap(jax.grad(f))(vs)
     for i in range(4):
         np.testing.assert_allclose(batched[i], jax.grad(f)(vs[i]), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("model", ["classical", "cavity"])
+def test_second_derivatives_raise_instead_of_dropping_terms(model):
+    """The derivative rule treats the elimination's factors as constants (exact to first order);
+    a second derivative would silently miss terms, so it raises. First derivatives still run."""
+    p = draw(model, np.random.default_rng(3))
+    names = CLASSICAL if model == "classical" else CAVITY
+    f = objective(model, names, "effective")
+    v = jnp.asarray([p[k] for k in names])
+    assert np.all(np.isfinite(np.asarray(jax.grad(f)(v))))
+    for second in (jax.hessian(f), jax.jacfwd(jax.grad(f)), jax.jacrev(jax.jacfwd(f))):
+        with pytest.raises(NotImplementedError, match="second derivatives of steady states"):
+            second(v)
