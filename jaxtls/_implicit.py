@@ -103,14 +103,6 @@ def assemble_batch(ops: SectorOperators, coeffs):
     return materialise(jax.vmap(assemble, in_axes=(None, 0))(ops, coeffs))
 
 
-def assemble_lanes(ops: SectorOperators, coeffs):
-    """Blocks ``(K, 3, m, m, N)`` of a batch, batch axis last (a dense product with the term
-    matrices plus the padding), materialised once."""
-    from ._batched_solver import assemble_batch_last, materialise
-
-    return materialise(assemble_batch_last(ops, coeffs))
-
-
 @jax.custom_jvp
 def _frozen(x):
     """Identity on the factors a derivative rule uses; differentiating it again raises.
@@ -142,14 +134,13 @@ def steady_state_and_residual(solver, ops: SectorOperators, coeffs):
     and their relative residuals ``max|L x| / (max|L| max|x|)`` (N,) (not differentiated)."""
     kernel = _batched_kernel(solver, ops.blocks.shape[1])
     if kernel is not None:
-        from ._batched_solver import apply_batch_last
+        from ._batched_solver import residual_from_coeffs
 
-        # assembled once (batch-last), shared by the solve and the residual
-        blocks = assemble_lanes(ops, coeffs)
-        x_bl = kernel.solve_batch_last(blocks, ops)
-        y = apply_batch_last(blocks, x_bl)
-        scale = jnp.max(jnp.abs(blocks), axis=(0, 1, 2, 3)) * jnp.max(jnp.abs(x_bl), axis=(0, 1))
-        return jnp.moveaxis(x_bl, -1, 0), jnp.max(jnp.abs(y), axis=(0, 1)) / scale
+        # batch-last from the coefficients: each level's blocks are formed when the elimination
+        # (and then the residual check) visits it; the K 3 m^2 N blocks are never stored
+        c = coeffs.T
+        x_bl = kernel.solve_coeffs(ops, c)
+        return jnp.moveaxis(x_bl, -1, 0), residual_from_coeffs((ops.blocks, ops.pad, c), x_bl)
     blocks = assemble_batch(ops, coeffs)
     x = solver.solve_batch(blocks, ops)
     return x, jax.vmap(_residual_one)(blocks, x)
