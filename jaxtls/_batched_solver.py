@@ -94,7 +94,7 @@ small batches). The factors
 the chunk being solved, i.e. ``K * m * m * N_c * 8`` bytes with ``N_c = min(N, chunk_size)``
 (``K = 42``, ``m = 6``: 12 MB for ``N_c = 1024`` and 121 MB for ``N_c = 10^4``; ``K = 1002``:
 29 MB for ``N_c = 100`` and 296 MB for ``N_c = 1024``), besides the blocks themselves
-(``3 K m^2 N`` doubles, owned by the caller) and the result. Batch chunks (`chunk_size`,
+(``3 K m^2 N`` doubles, owned by the caller; none with `solve_coeffs`) and the result. Batch chunks (`chunk_size`,
 default 1024) are solved one after another in a `jax.lax.fori_loop`: this keeps each level's
 working set in cache (about 1.5x faster than one 10^4-point chunk on the 2-core test machine)
 and bounds the factor memory.
