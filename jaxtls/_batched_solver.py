@@ -507,36 +507,34 @@ def dl_apply_lanes(terms, dc, x):
     return b
 
 
-def residual_from_coeffs(src, x):
-    """``max|L x| / (max|L| max|x|)`` per lane, with ``L`` from the coefficient source `src`
-    (`level_from_coeffs`, padding included) and `x` ``(K, m, *lanes)``; the levels are
-    formed one at a time (the same quantity as `jaxtls._steady.diagnostics`)."""
+def _scan_levels_from_coeffs(src, x, out):
+    """Scan over the levels of ``L`` (from the coefficient source `src`) applied to `x`
+    ``(K, m, *lanes)``: ``out(y_k, blocks_k)`` of every level, with ``y_k = (L x)_k``."""
     terms, pad, c = src
     x_prev, x_cur, x_next = _shifted(x)
 
     def level(_, inp):
         k, xm, x0, xp = inp
         blk = level_from_coeffs(terms, pad, c, k)
-        y = _mv(blk[0], xm) + _mv(blk[1], x0) + _mv(blk[2], xp)
-        return None, (jnp.max(jnp.abs(y), axis=0), jnp.max(jnp.abs(blk), axis=(0, 1, 2)))
+        return None, out(_mv(blk[0], xm) + _mv(blk[1], x0) + _mv(blk[2], xp), blk)
 
-    _, (y_max, l_max) = jax.lax.scan(level, None, (jnp.arange(x.shape[0]), x_prev, x_cur, x_next))
+    return jax.lax.scan(level, None, (jnp.arange(x.shape[0]), x_prev, x_cur, x_next))[1]
+
+
+def residual_from_coeffs(src, x):
+    """``max|L x| / (max|L| max|x|)`` per lane, with ``L`` from the coefficient source `src`
+    (`level_from_coeffs`, padding included) and `x` ``(K, m, *lanes)``; the levels are
+    formed one at a time (the same quantity as `jaxtls._steady.relative_residual`)."""
+    y_max, l_max = _scan_levels_from_coeffs(
+        src, x, lambda y, blk: (jnp.max(jnp.abs(y), axis=0), jnp.max(jnp.abs(blk), axis=(0, 1, 2)))
+    )
     return jnp.max(y_max, axis=0) / (jnp.max(l_max, axis=0) * jnp.max(jnp.abs(x), axis=(0, 1)))
 
 
 def apply_from_coeffs(src, x):
     """``L x`` with ``L`` from the coefficient source `src`, batch-last (levels formed one at a
     time)."""
-    terms, pad, c = src
-    x_prev, x_cur, x_next = _shifted(x)
-
-    def level(_, inp):
-        k, xm, x0, xp = inp
-        blk = level_from_coeffs(terms, pad, c, k)
-        return None, _mv(blk[0], xm) + _mv(blk[1], x0) + _mv(blk[2], xp)
-
-    _, y = jax.lax.scan(level, None, (jnp.arange(x.shape[0]), x_prev, x_cur, x_next))
-    return y
+    return _scan_levels_from_coeffs(src, x, lambda y, blk: y)
 
 
 def _chunked(blocks, ops, batch_first, n, chunk, pivot=True):

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from ._sector import SectorOperators
-from ._steady import apply, assemble
+from ._steady import apply, assemble, relative_residual
 
 __all__ = ["steady_state_batch", "steady_state_and_residual", "assemble_batch", "particular_solve"]
 
@@ -122,12 +122,6 @@ def _frozen_jvp(primals, tangents):
     )
 
 
-def _residual_one(blocks, x):
-    """``max|L x| / (max|L| max|x|)`` of one point (batch-first blocks)."""
-    y = apply(blocks, x)
-    return jnp.max(jnp.abs(y)) / (jnp.max(jnp.abs(blocks)) * jnp.max(jnp.abs(x)))
-
-
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def steady_state_and_residual(solver, ops: SectorOperators, coeffs):
     """Steady states ``x`` (N, K, m) of ``L(coeffs[n])``, differentiable in `coeffs` (implicit),
@@ -143,7 +137,7 @@ def steady_state_and_residual(solver, ops: SectorOperators, coeffs):
         return jnp.moveaxis(x_bl, -1, 0), residual_from_coeffs((ops.blocks, ops.pad, c), x_bl)
     blocks = assemble_batch(ops, coeffs)
     x = solver.solve_batch(blocks, ops)
-    return x, jax.vmap(_residual_one)(blocks, x)
+    return x, jax.vmap(relative_residual)(blocks, x)
 
 
 def steady_state_batch(solver, ops: SectorOperators, coeffs):

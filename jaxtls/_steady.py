@@ -40,6 +40,7 @@ __all__ = [
     "steady_state",
     "Diagnostics",
     "diagnostics",
+    "relative_residual",
     "apply",
 ]
 
@@ -183,11 +184,14 @@ class Diagnostics(eqx.Module):
     ok: Bool[Array, ...]
 
 
+def relative_residual(blocks: Float[Array, "K 3 m m"], x: Float[Array, "K m"]) -> Float[Array, ""]:
+    """``max|L x| / (max|L| max|x|)`` of one point."""
+    return jnp.max(jnp.abs(apply(blocks, x))) / (jnp.max(jnp.abs(blocks)) * jnp.max(jnp.abs(x)))
+
+
 def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnostics:
     """`Diagnostics` of one point: blocks ``(K, 3, m, m)``, solution ``(K, m)``."""
-    y = apply(blocks, x)
-    scale = jnp.max(jnp.abs(blocks)) * jnp.max(jnp.abs(x))
-    return _checks(ops, jnp.max(jnp.abs(y)) / scale, x, tol)
+    return _checks(ops, relative_residual(blocks, x), x, tol)
 
 
 def diagnostics_from_residual(ops: SectorOperators, residual, x, tol: float = 1e-8) -> Diagnostics:
