@@ -30,10 +30,11 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxtls  # noqa: E402,F401  (float64)
-from jaxtls._batched_solver import BatchedBlockSolver  # noqa: E402
-from jaxtls._operators import boson_annihilator, dag, fermion_annihilators, identity, tensor  # noqa: E402
-from jaxtls._sector import LindbladStructure, Sector  # noqa: E402
-from jaxtls._steady import BlockTridiagonalSolver, assemble  # noqa: E402
+from jaxtls._engine.batched_solver import BatchedBlockSolver  # noqa: E402
+from jaxtls._engine.blocks import assemble  # noqa: E402
+from jaxtls._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor  # noqa: E402
+from jaxtls._engine.sector import LindbladStructure, Sector  # noqa: E402
+from jaxtls._engine.solvers import BlockTridiagonalSolver  # noqa: E402
 
 
 def cavity_sector(nmax):

@@ -60,8 +60,8 @@ def sparse_lu_rates(q, n_max):
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    from jaxtls._cavity import cavity_coefficients, cavity_structure
-    from jaxtls._checks import broadcast_parameters
+    from jaxtls._engine.checks import broadcast_parameters
+    from jaxtls._models.cavity import cavity_coefficients, cavity_structure
 
     sector = cavity_structure(n_max)
     flat, _ = broadcast_parameters(q, complex_names=("g",))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxtls._figures_laser import bloch_gain_figure
+from jaxtls._workflows.figures_laser import bloch_gain_figure
 
 
 def main(out_dir: str = ".", quick: bool = False) -> list[str]:

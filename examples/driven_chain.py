@@ -47,7 +47,7 @@ import numpy as np
 import optimistix as optx
 
 import jaxtls as jt
-from jaxtls._floquet import block_tridiagonal_solve, harmonic_blocks
+from jaxtls._engine.blocklu import block_tridiagonal_solve, harmonic_blocks
 
 _HP = jax.lax.Precision.HIGHEST
 
@@ -106,7 +106,7 @@ def random_parameter_sets(n: int, seed: int = 0) -> dict:
 def hermitian_eigenvalues(a, sweeps: int = 8):
     """Eigenvalues of a small Hermitian matrix by cyclic complex Jacobi rotations, in plain JAX
     operations (no LAPACK call: batched CPU LAPACK kernels can deadlock when two run
-    concurrently under `jax.vmap`, see `jaxtls._floquet`). Unordered; error ~1e-15 ``|a|``."""
+    concurrently under `jax.vmap`, see `jaxtls._models.floquet`). Unordered; error ~1e-15 ``|a|``."""
     d = a.shape[-1]
     pairs = [(p, q) for p in range(d) for q in range(p + 1, d)]
     eye = jnp.eye(d, dtype=jnp.complex128)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxtls._figures_laser import frequency_pulling_figure
+from jaxtls._workflows.figures_laser import frequency_pulling_figure
 
 
 def main(out_dir: str = ".", quick: bool = False) -> list[str]:

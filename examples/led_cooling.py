@@ -35,8 +35,8 @@ import jaxtls as jt  # noqa: E402
 try:  # public names once exported; private modules otherwise
     from jaxtls import lead_heat, optimize
 except ImportError:  # pragma: no cover
-    from jaxtls._optimize import optimize
-    from jaxtls._sensitivity import lead_heat
+    from jaxtls._workflows.optimize import optimize
+    from jaxtls._workflows.sensitivity import lead_heat
 
 T = 0.05
 PARAMS = dict(

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 import jaxtls  # noqa: F401  (turns on float64)
-from jaxtls._plot import plot_store
-from jaxtls._scan import scan
+from jaxtls._workflows.plot import plot_store
+from jaxtls._workflows.scan import scan
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "scan-example")
 out.mkdir(parents=True, exist_ok=True)

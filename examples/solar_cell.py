@@ -35,8 +35,8 @@ import jaxtls as jt  # noqa: E402
 try:  # public names once exported; private modules otherwise
     from jaxtls import efficiency, electrical_power, optimize
 except ImportError:  # pragma: no cover
-    from jaxtls._optimize import optimize
-    from jaxtls._sensitivity import efficiency, electrical_power
+    from jaxtls._workflows.optimize import optimize
+    from jaxtls._workflows.sensitivity import efficiency, electrical_power
 
 T, T_B = 0.03, 0.6
 PARAMS = dict(

@@ -28,7 +28,7 @@ CHUNK_SIZE = 10
 
 
 def run(store, **kwargs):
-    from jaxtls._scan import scan
+    from jaxtls._workflows.scan import scan
 
     delay = float(os.environ.get("JAXTLS_TEST_CHUNK_DELAY", "0"))
 

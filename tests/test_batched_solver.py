@@ -13,19 +13,19 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from jaxtls._batched_solver import (
-    BatchedBlockSolver,
+from jaxtls._engine.batched_kernel import assemble_batch_last, level_from_coeffs, solve_lanes
+from jaxtls._engine.batched_solver import BatchedBlockSolver
+from jaxtls._engine.batched_tangent import (
     adjoint_solve_lanes,
-    assemble_batch_last,
     dl_apply_lanes,
-    level_from_coeffs,
     particular_solve_lanes,
     residual_from_coeffs,
-    solve_lanes,
 )
-from jaxtls._operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
-from jaxtls._sector import LindbladStructure, Sector
-from jaxtls._steady import BlockTridiagonalSolver, DenseSolver, assemble, diagnostics
+from jaxtls._engine.blocks import assemble
+from jaxtls._engine.diagnostics import diagnostics
+from jaxtls._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
+from jaxtls._engine.sector import LindbladStructure, Sector
+from jaxtls._engine.solvers import BlockTridiagonalSolver, DenseSolver
 
 RTOL = 1e-10
 

@@ -12,7 +12,7 @@ import pytest
 from scipy import integrate
 
 import jaxtls  # noqa: F401  (float64)
-from jaxtls._bloch import bloch_gain, bloch_rate_k, subband_density
+from jaxtls._models.bloch import bloch_gain, bloch_rate_k, subband_density
 
 VARIANTS = ("density_matrix", "effective", "naive")
 EQUAL = dict(E_u=1.0, E_l=0.0, gamma_u=0.02, gamma_l=0.05, mu_u=0.1, mu_l=0.1, T=0.05)

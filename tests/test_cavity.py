@@ -9,8 +9,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import jaxtls as jt
-from jaxtls._cavity import cavity_structure
-from jaxtls._operators import boson_annihilator, dag, fermion_annihilators
+from jaxtls._engine.operators import boson_annihilator, dag, fermion_annihilators
+from jaxtls._models.cavity import cavity_structure
 
 BASE = dict(E_u=1.0, E_l=0.0, omega_cav=1.05, g=0.05, gamma_u=0.03, gamma_l=0.05, gamma_b=0.02,
             mu_u=1.2, mu_l=0.1, T_u=0.05, T_l=0.05, T_b=0.1)  # fmt: skip
@@ -124,8 +124,8 @@ def test_deep_lasing_equals_sparse_direct_solve_of_the_sector():
     r = jt.solve_cavity(**kw, n_max=n_max)
     assert float(r.populations["ph"]) > 50  # far above threshold
     sec = cavity_structure(n_max)
-    from jaxtls._cavity import cavity_coefficients
-    from jaxtls._checks import broadcast_parameters
+    from jaxtls._engine.checks import broadcast_parameters
+    from jaxtls._models.cavity import cavity_coefficients
 
     flat, _ = broadcast_parameters(kw, complex_names=("g",))
     coeffs, _ = cavity_coefficients(flat, "effective")

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxtls._floquet import FloquetHarmonics, periodic_steady_state
+from jaxtls._models.floquet import FloquetHarmonics, periodic_steady_state
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 import jaxtls as jt
-from jaxtls._operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
-from jaxtls._sector import LindbladStructure, Sector
-from jaxtls._steady import BlockTridiagonalSolver, DenseSolver, assemble, steady_state
-from jaxtls._superoperator import dissipator, hamiltonian_superop, lindbladian, unvec, vec
+from jaxtls._engine.blocks import assemble
+from jaxtls._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
+from jaxtls._engine.sector import LindbladStructure, Sector
+from jaxtls._engine.solvers import BlockTridiagonalSolver, DenseSolver
+from jaxtls._engine.steady import steady_state
+from jaxtls._engine.superoperator import dissipator, hamiltonian_superop, lindbladian, unvec, vec
 
 
 def test_jordan_wigner_hand_built():
@@ -136,7 +138,7 @@ def test_diagnostics_flag_non_unique_steady_state():
     st = _jc_structure(2)
     sec = Sector.build(st)
     c = jnp.asarray([1.0, 0.0, 1.0, 0.0, 0.0] + [0.0] * 6)
-    from jaxtls._steady import diagnostics
+    from jaxtls._engine.diagnostics import diagnostics
 
     blocks = assemble(sec.ops, c)
     x = steady_state(sec.ops, c, DenseSolver())

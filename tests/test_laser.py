@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxtls
-from jaxtls._laser import (
+from jaxtls._models.laser import (
     _rhs,
     laser_effective_energies,
     laser_li_curve,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import jaxtls as jt
-from jaxtls._optimize import OptimizeResult, optimize
-from jaxtls._sensitivity import electrical_power, lead_heat, output_value, sensitivities
+from jaxtls._workflows.optimize import OptimizeResult, optimize
+from jaxtls._workflows.sensitivity import electrical_power, lead_heat, output_value, sensitivities
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 

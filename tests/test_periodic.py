@@ -11,10 +11,10 @@ import pytest
 import scipy.linalg
 
 import jaxtls as jt
-from jaxtls._checks import ParameterError
-from jaxtls._correlation import correlation_rhs, correlation_steady_state
-from jaxtls._floquet import FloquetHarmonics, PeriodPropagator, periodic_steady_state
-from jaxtls._system import FermionicSystem, Lead, fock_operators
+from jaxtls._engine.checks import ParameterError
+from jaxtls._models.correlation import correlation_rhs, correlation_steady_state
+from jaxtls._models.floquet import FloquetHarmonics, PeriodPropagator, periodic_steady_state
+from jaxtls._models.system import FermionicSystem, Lead, fock_operators
 
 
 def two_level(p, *, rwa):

@@ -26,7 +26,7 @@ def test_reproduce_quick(tmp_path):
     out = tmp_path / "report"
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "jaxtls._cli", "reproduce", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "jaxtls._workflows.cli", "reproduce", "--quick", "--out", str(out)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     wall = time.perf_counter() - t0

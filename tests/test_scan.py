@@ -23,10 +23,11 @@ import xarray as xr
 import zarr
 
 import jaxtls as jt
-from jaxtls import _scan, _store
-from jaxtls._plot import plot_store
-from jaxtls._scan import CorruptChunkError, ScanDefinitionError, register_model, scan, scan_from_toml
-from jaxtls._store import open_store
+from jaxtls._workflows import store as _store
+from jaxtls._workflows import scan as _scan
+from jaxtls._workflows.plot import plot_store
+from jaxtls._workflows.scan import CorruptChunkError, ScanDefinitionError, register_model, scan, scan_from_toml
+from jaxtls._workflows.store import open_store
 
 TESTS = Path(__file__).parent
 WORKER = TESTS / "scan_worker.py"

@@ -9,14 +9,14 @@ import optimistix as optx
 import pytest
 
 import jaxtls as jt
-from jaxtls._floquet import FloquetHarmonics, periodic_steady_state
-from jaxtls._selfconsistent import (
+from jaxtls._models.floquet import FloquetHarmonics, periodic_steady_state
+from jaxtls._models.selfconsistent import (
     SelfConsistencyError,
     effective_energies,
     self_consistent_steady_state,
     solve_classical_self_consistent,
 )
-from jaxtls._system import FermionicSystem, Lead
+from jaxtls._models.system import FermionicSystem, Lead
 
 
 # ------------------------------------------------------------------------------------------------

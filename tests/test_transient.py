@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import jaxtls as jt
-from jaxtls._floquet import FloquetHarmonics, periodic_steady_state
-from jaxtls._system import FermionicSystem, Lead
+from jaxtls._models.floquet import FloquetHarmonics, periodic_steady_state
+from jaxtls._models.system import FermionicSystem, Lead
 
 # Model A with rates large enough that the slowest decay rate of the Liouvillian is 0.176
 # (checked: eigenvalues of the rotating-frame generator), so e^{-0.176 * 150} ~ 5e-12 at t = 150

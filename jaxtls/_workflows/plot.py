@@ -108,7 +108,7 @@ def plot_store(store_path, output: str, out_file=None, x: str | None = None, y: 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ._store import open_store
+    from .store import open_store
 
     ds = open_store(store_path)
     if output not in ds.data_vars:

@@ -66,7 +66,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import ParameterError, broadcast_parameters, check_parameters, is_concrete
+from .._engine.checks import ParameterError, broadcast_parameters, check_parameters, is_concrete
 
 __all__ = ["bloch_gain", "bloch_rate_k", "subband_density", "subband_integral"]
 

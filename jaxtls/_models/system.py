@@ -52,10 +52,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import ParameterError, check_parameters, is_concrete
-from ._operators import dag, fermion_annihilators
-from ._superoperator import hamiltonian_superop
-from ._thermo import fermi
+from .._engine.checks import ParameterError, check_parameters, is_concrete
+from .._engine.operators import dag, fermion_annihilators
+from .._engine.superoperator import hamiltonian_superop
+from .._engine.thermo import fermi
 
 __all__ = ["Lead", "FermionicSystem", "MAX_FOCK_LEVELS"]
 

@@ -90,7 +90,7 @@ class LindbladStructure:
 
     def full_liouvillian_basis(self) -> np.ndarray:
         """Dense complex superoperators ``S_t`` on the full Liouville space (reference path,
-        NumPy, row-major vectorisation as in `jaxtls._superoperator`)."""
+        NumPy, row-major vectorisation as in `jaxtls._engine.superoperator`)."""
         d = self.dim
         eye = np.eye(d)
         basis = []

@@ -20,18 +20,19 @@ import functools
 import equinox as eqx
 import jax.numpy as jnp
 
-from ._checks import (
+from .._engine.checks import (
     ParameterError,
     broadcast_parameters,
     check_occupations,
     check_parameters,
     is_concrete,
 )
-from ._operators import dag, fermion_annihilators
-from ._result import SteadyStateError, TransitionResult, reshape_result
-from ._sector import LindbladStructure, Sector
-from ._steady import describe_failures, dissipated, expectations, solve_batch
-from ._thermo import entropy_production_rate, fermi
+from .._engine.diagnostics import describe_failures
+from .._engine.operators import dag, fermion_annihilators
+from .._engine.sector import LindbladStructure, Sector
+from .._engine.steady import dissipated, expectations, solve_batch
+from .._engine.thermo import entropy_production_rate, fermi
+from .result import SteadyStateError, TransitionResult, reshape_result
 
 __all__ = ["solve_classical", "classical_closed_form", "classical_structure", "classical_master_equation"]
 
@@ -175,7 +176,7 @@ def solve_classical(
     check_occupations(occupations, ("bare", "effective", "self_consistent"))
     if occupations == "self_consistent":
         # Appendix C: the general driven-system machinery (Floquet harmonics + fixed point)
-        from ._selfconsistent import solve_classical_self_consistent
+        from .selfconsistent import solve_classical_self_consistent
 
         return solve_classical_self_consistent(**values, solver=solver, throw=throw, tol=tol)
     check_parameters(values, RULES)

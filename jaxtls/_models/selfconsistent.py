@@ -48,17 +48,17 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array
 
-from ._checks import ParameterError, broadcast_parameters, check_parameters, is_concrete
-from ._floquet import (
+from .._engine.checks import ParameterError, broadcast_parameters, check_parameters, is_concrete
+from .._engine.diagnostics import Diagnostics, describe_failures
+from .floquet import (
     FloquetHarmonics,
     PeriodicSteadyState,
     _finalise_diagnostics,
     describe_periodic_failures,
     resolve_method,
 )
-from ._result import SteadyStateError, TransitionResult, reshape_result
-from ._steady import Diagnostics
-from ._system import FermionicSystem, Lead, fock_operators
+from .result import SteadyStateError, TransitionResult, reshape_result
+from .system import FermionicSystem, Lead, fock_operators
 
 __all__ = [
     "SelfConsistencyError",
@@ -453,7 +453,6 @@ def solve_classical_self_consistent(
     if throw and is_concrete(converged):
         if not np.all(np.asarray(converged)):
             raise SelfConsistencyError(_not_converged_message(converged, fp_res, steps))
-        from ._steady import describe_failures
 
         msg = describe_failures(res.diagnostics, tol)
         if msg is not None:

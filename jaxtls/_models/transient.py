@@ -1,6 +1,6 @@
 """Transient dynamics of Lindblad master equations with diffrax.
 
-``d vec(rho)/dt = L(t) vec(rho)`` (row-major vectorisation, see `jaxtls._superoperator`) is
+``d vec(rho)/dt = L(t) vec(rho)`` (row-major vectorisation, see `jaxtls._engine.superoperator`) is
 integrated from any initial state; the complex state is carried as its real and imaginary
 parts, so every diffrax solver (explicit or implicit) applies. Three ways to give the generator:
 
@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import ParameterError, is_concrete
-from ._superoperator import dissipator, hamiltonian_superop
-from ._system import FermionicSystem, fock_operators
+from .._engine.checks import ParameterError, is_concrete
+from .._engine.superoperator import dissipator, hamiltonian_superop
+from .system import FermionicSystem, fock_operators
 
 __all__ = ["TransientSolution", "evolve"]
 

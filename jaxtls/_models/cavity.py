@@ -19,18 +19,19 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import (
+from .._engine.checks import (
     ParameterError,
     broadcast_parameters,
     check_occupations,
     check_parameters,
     is_concrete,
 )
-from ._operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
-from ._result import SteadyStateError, TransitionResult, reshape_result
-from ._sector import LindbladStructure, Sector
-from ._steady import describe_failures, dissipated, expectations, solve_batch
-from ._thermo import bose, entropy_production_rate, fermi
+from .._engine.diagnostics import describe_failures
+from .._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
+from .._engine.sector import LindbladStructure, Sector
+from .._engine.steady import dissipated, expectations, solve_batch
+from .._engine.thermo import bose, entropy_production_rate, fermi
+from .result import SteadyStateError, TransitionResult, reshape_result
 
 __all__ = [
     "solve_cavity",

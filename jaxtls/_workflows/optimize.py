@@ -3,7 +3,7 @@
 `optimize` maximises or minimises a user objective -- any scalar function of the
 `TransitionResult` (and, optionally, of the parameters) -- over chosen physical parameters of
 `jaxtls.solve_classical` / `jaxtls.solve_cavity` with an optax optimiser. Gradients come from
-the implicit differentiation of the steady state (`jaxtls._implicit`), so a step costs about a
+the implicit differentiation of the steady state (`jaxtls._engine.implicit`), so a step costs about a
 forward solve plus an adjoint solve, whatever the number of free parameters.
 
 Constraints are handled by a change of variables ``p = T(u)``; the optimiser works on the
@@ -31,8 +31,8 @@ import numpy as np
 import optax
 from jaxtyping import Array
 
-from ._result import TransitionResult
-from ._sensitivity import ModelSpec, resolve_model
+from .._models.result import TransitionResult
+from .sensitivity import ModelSpec, resolve_model
 
 __all__ = ["optimize", "OptimizeResult"]
 

@@ -30,3 +30,7 @@ def configure_precision() -> None:
             )
         return
     jax.config.update("jax_enable_x64", True)
+
+
+#: the package version (also `jaxtls.__version__`)
+VERSION = "0.1.0"

@@ -18,6 +18,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._models.bloch import bloch_gain
+from .._models.cavity import effective_energies_cavity, solve_cavity
+from .._models.classical import classical_closed_form
+from .._models.laser import lasing_frequency, solve_laser
+
 __all__ = ["Check", "reproduce", "CLAIMS"]
 
 
@@ -61,15 +66,13 @@ def load_example(name: str):
 
 
 def claim_effective_energies_classical(quick: bool) -> list[Check]:
-    import jaxtls as jt
-
     mod = load_example("effective_energies")
     x, measured, closed, r = mod.compute(quick)
     resolved = np.abs(np.asarray(r.particle_current["u"])) > 1e-9
     err = max(np.max(np.abs(measured[a] - closed[a])[resolved]) for a in ("u", "l"))
     gap = np.max(np.abs(closed["u"] - closed["l"] - (mod.PARAMS["E_u"] - mod.PARAMS["E_l"] + x * 0.08)))
     p = dict(mod.PARAMS, omega=mod.PARAMS["E_u"] - mod.PARAMS["E_l"] + x * 0.08)
-    c = jt.classical_closed_form(**p)
+    c = classical_closed_form(**p)
     rate_err = np.max(np.abs(np.asarray(r.rate) - np.asarray(c["rate"])) / np.abs(np.asarray(c["rate"])))
     flaw = np.max(np.abs(np.asarray(r.first_law_residual)))
     return [
@@ -97,8 +100,6 @@ def claim_second_law_classical(quick: bool) -> list[Check]:
 
 
 def claim_cavity_flows(quick: bool) -> list[Check]:
-    import jaxtls as jt
-
     rng = np.random.default_rng(0)
     n = 200 if quick else 2000
     gu, gl, gb = (10 ** rng.uniform(-2, -1, n) for _ in range(3))
@@ -109,7 +110,7 @@ def claim_cavity_flows(quick: bool) -> list[Check]:
         mu_u=rng.uniform(0, 2, n), mu_l=rng.uniform(-1, 0.5, n), T_u=10 ** rng.uniform(-1.3, -0.5, n),
         T_l=10 ** rng.uniform(-1.3, -0.5, n), T_b=10 ** rng.uniform(-1.3, -0.5, n),
     )  # fmt: skip
-    r = jt.solve_cavity(**p, n_max="auto", fock_tol=1e-14)
+    r = solve_cavity(**p, n_max="auto", fock_tol=1e-14)
     rate = np.asarray(r.rate)
     e = {k: np.asarray(v) for k, v in r.effective_energy.items()}
     rel = max(
@@ -193,19 +194,17 @@ def claim_led_solar(quick: bool) -> list[Check]:
 
 
 def claim_laser(quick: bool) -> list[Check]:
-    import jaxtls as jt
-
     rng = np.random.default_rng(3)
     n = 4 if quick else 16
     p = dict(E_u=1.0, E_l=0.0, omega_cav=1.0 + rng.uniform(-0.05, 0.05, n), g=0.05,
              gamma_u=rng.uniform(0.01, 0.03, n), gamma_l=rng.uniform(0.01, 0.03, n),
              gamma_b=rng.uniform(0.002, 0.01, n), mu_u=2.0, mu_l=-1.0, T_u=0.05, T_l=0.05)  # fmt: skip
-    closed = jt.solve_laser(**p)
-    integ = jt.solve_laser(**p, method="integrate")
-    eq30 = np.asarray(jt.lasing_frequency(p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"], p["gamma_l"], p["gamma_b"]))
+    closed = solve_laser(**p)
+    integ = solve_laser(**p, method="integrate")
+    eq30 = np.asarray(lasing_frequency(p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"], p["gamma_l"], p["gamma_b"]))
     w_err = float(np.max(np.abs(np.asarray(integ.omega) - eq30)))
     i_err = float(np.max(np.abs(np.asarray(integ.intensity) / np.asarray(closed.intensity) - 1)))
-    e_ph = np.asarray(jt.effective_energies_cavity(p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"],
+    e_ph = np.asarray(effective_energies_cavity(p["E_u"], p["E_l"], p["omega_cav"], p["gamma_u"],
                                                    p["gamma_l"], p["gamma_b"])[2])  # fmt: skip
     pull = float(np.max(np.abs(eq30 - e_ph)))
     return [
@@ -221,15 +220,13 @@ def claim_laser(quick: bool) -> list[Check]:
 
 
 def claim_bloch_gain(quick: bool) -> list[Check]:
-    import jaxtls as jt
-
     kw = dict(E_u=1.0, E_l=0.0, gamma_u=0.01, gamma_l=0.02, mu_u=0.02, mu_l=0.02, T=0.025)
     below = np.linspace(0.9, 0.995, 20)
     above = np.linspace(1.005, 1.1, 20)
     out = {}
     for variant in ("density_matrix", "effective", "naive"):
-        out[variant] = (np.asarray(jt.bloch_gain(below, **kw, variant=variant)),
-                        np.asarray(jt.bloch_gain(above, **kw, variant=variant)))  # fmt: skip
+        out[variant] = (np.asarray(bloch_gain(below, **kw, variant=variant)),
+                        np.asarray(bloch_gain(above, **kw, variant=variant)))  # fmt: skip
     naive = float(max(np.max(np.abs(out["naive"][0])), np.max(np.abs(out["naive"][1]))))
     dm_b, dm_a = out["density_matrix"]
     ef_b, ef_a = out["effective"]

@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from ._bloch import bloch_gain, subband_density
-from ._laser import laser_li_curve, solve_laser
+from .._models.bloch import bloch_gain, subband_density
+from .._models.laser import laser_li_curve, solve_laser
 
 __all__ = ["frequency_pulling_figure", "li_curve_figure", "bloch_gain_figure"]
 

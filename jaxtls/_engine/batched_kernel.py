@@ -1,6 +1,6 @@
 """Batch-last block-tridiagonal steady-state solver with an unrolled small-block elimination.
 
-`BatchedBlockSolver` solves the same problem as `jaxtls._steady.BlockTridiagonalSolver` --
+`BatchedBlockSolver` solves the same problem as `jaxtls._engine.solvers.BlockTridiagonalSolver` --
 ``L x = 0`` with ``trace . x = 1`` for a real block-tridiagonal sector Lindbladian given as
 ``blocks`` of shape ``(K, 3, m, m)`` (``blocks[k, 0] = A_k`` couples level ``k-1`` into level
 ``k``, ``blocks[k, 1] = B_k`` is the diagonal block, ``blocks[k, 2] = C_k`` couples level
@@ -76,7 +76,7 @@ Coefficients as the source, and derivatives
 ``L(c) = sum_t c_t S_t`` is linear in the coefficients, so the kernel can also take the
 coefficients (``(T, *lanes)``, `solve_coeffs`) and form each level's blocks when the
 elimination visits it (`level_from_coeffs`: one small dense product per level, in cache) instead
-of reading a stored ``K 3 m^2 N`` array. The implicit derivatives (`jaxtls._implicit`) use this
+of reading a stored ``K 3 m^2 N`` array. The implicit derivatives (`jaxtls._engine.implicit`) use this
 path: `solve_coeffs_with_factors` also keeps ``G_k^{-1}`` (from the augmented
 ``[G_k | -A_k | 1]``), the only stored factor; `particular_solve_lanes` then solves ``L y = b``
 for a tangent right-hand side, and `adjoint_solve_lanes` is its exact transpose (reverse mode),
@@ -102,26 +102,13 @@ and bounds the factor memory.
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._sector import SectorOperators
-from ._steady import AbstractSteadySolver
+from .sector import SectorOperators
 
-__all__ = [
-    "BatchedBlockSolver",
-    "assemble_batch_last",
-    "level_from_coeffs",
-    "solve_lanes",
-    "particular_solve_lanes",
-    "adjoint_solve_lanes",
-    "dl_apply_lanes",
-    "residual_from_coeffs",
-    "apply_from_coeffs",
-    "apply_batch_last",
-]
+__all__ = ["assemble_batch_last", "level_from_coeffs", "materialise", "solve_core", "solve_lanes", "chunked"]
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -154,10 +141,6 @@ def level_from_coeffs(terms, pad, c, k, which: int | None = None):
     return blk + p_k if which == 1 else blk.at[1].add(p_k)
 
 
-# --------------------------------------------------------------------------------------------
-# fusion stages
-
-
 def _stage(fn, token, *args):
     """``fn(*args)`` with its outputs materialised on CPU (module docstring, "Fusion stages").
 
@@ -177,7 +160,7 @@ def _stage(fn, token, *args):
 def materialise(x):
     """`x` computed once and stored (on CPU), not re-fused into each of its consumers.
 
-    XLA:CPU fuses cheap elementwise producers (the gather of `jaxtls._steady.assemble`) into
+    XLA:CPU fuses cheap elementwise producers (the gather of `jaxtls._engine.steady.assemble`) into
     every consumer; for an array read by several kernels (the solver's level loop and the
     residual checks) that repeats the work. Same mechanism as `_stage`: the token is 0 unless
     the first entry is NaN, and both branches are the identity.
@@ -185,10 +168,6 @@ def materialise(x):
     first = jnp.ravel(x)[0]
     token = (first != first).astype(jnp.int32)
     return _stage(lambda y: y, token, x)
-
-
-# --------------------------------------------------------------------------------------------
-# where the lanes live
 
 
 class _View:
@@ -238,10 +217,6 @@ class _View:
             return jax.lax.dynamic_index_in_dim(blocks, k, 0, keepdims=False)
         m = blocks.shape[2]
         return jax.lax.dynamic_slice(blocks, (k, z, z, z, off), (1, 3, m, m, self.count))[0]
-
-
-# --------------------------------------------------------------------------------------------
-# one level of the downward elimination
 
 
 def _augmented(view, blocks, k, off, s_next, trace0, norm_row, inverse=False):
@@ -334,10 +309,7 @@ def _level_factor(view, token, blocks, k, off, s_next, trace0, norm_row, pivot, 
     return jnp.stack(x)
 
 
-# --------------------------------------------------------------------------------------------
-
-
-def _solve(blocks, ops, view, off=None, pivot=True, factors=False):
+def solve_core(blocks, ops, view, off=None, pivot=True, factors=False):
     """Core solver for the lanes of `blocks` described by `view`; returns ``(K, m, *lanes)``.
 
     With `factors`, returns ``(x, Ginv)``: besides the solution, the inverses ``G_k^{-1}``
@@ -390,154 +362,7 @@ def _solve(blocks, ops, view, off=None, pivot=True, factors=False):
     return x
 
 
-def apply_batch_last(
-    blocks: Float[Array, "K 3 m m *lanes"], x: Float[Array, "K m *lanes"]
-) -> Float[Array, "K m *lanes"]:
-    """``L x`` for block-tridiagonal blocks and vectors laid out batch-last."""
-    y = jnp.sum(blocks[:, 1] * x[:, None], axis=2)
-    y = y.at[1:].add(jnp.sum(blocks[1:, 0] * x[:-1, None], axis=2))
-    return y.at[:-1].add(jnp.sum(blocks[:-1, 2] * x[1:, None], axis=2))
-
-
-def _mv(a, v):
-    """``a v`` for ``a`` ``(m, m, *lanes)`` and ``v`` ``(m, *lanes)``."""
-    return jnp.sum(a * v[None], axis=1)
-
-
-def _mtv(a, v):
-    """``a^T v`` for ``a`` ``(m, m, *lanes)`` and ``v`` ``(m, *lanes)``."""
-    return jnp.sum(a * v[:, None], axis=0)
-
-
-def particular_solve_lanes(g_inv, src, b, norm_row: int):
-    """A solution ``y`` of ``L y = b`` with ``trace_0 . y_0 = 0``, batch-last, from the factors.
-
-    `b` ``(K, m, *lanes)`` must be consistent (``trace . b = 0``; row `norm_row` of level 0 is
-    redundant and ignored). `g_inv` ``(K, m, m, *lanes)`` are the inverses ``G_k^{-1}`` from
-    `BatchedBlockSolver.solve_coeffs_with_factors` (level 0: ``G_0`` with row `norm_row`
-    replaced by the trace row) and `src` the coefficient source ``(terms, pad, c)`` of ``L``
-    (`level_from_coeffs`): ``A_k`` and ``C_k`` are formed from the coefficients per level, so
-    only ``G^{-1}`` is stored.
-
-    With ``y_k = S_k y_{k-1} + t_k`` (``S_k = -G_k^{-1} A_k``): ``t_k = G_k^{-1} (b_k - C_k
-    t_{k+1})`` from the top, ``y_0 = G_0^{-1} P (b_0 - C_0 t_1)`` (``P`` zeroes row
-    `norm_row`), then upwards. Linear in `b`; `adjoint_solve_lanes` is its exact transpose.
-    """
-    terms, _, c = src
-    k_lv = g_inv.shape[0]
-
-    def down(t_next, k):
-        gi = jax.lax.dynamic_index_in_dim(g_inv, k, 0, keepdims=False)
-        b_k = jax.lax.dynamic_index_in_dim(b, k, 0, keepdims=False)
-        t_k = _mv(gi, b_k - _mv(level_from_coeffs(terms, None, c, k, 2), t_next))
-        return t_k, t_k
-
-    t1, t_all = jax.lax.scan(down, jnp.zeros_like(b[0]), jnp.arange(1, k_lv), reverse=True)
-    r0 = b[0] - _mv(level_from_coeffs(terms, None, c, 0, 2), t1)
-    y0 = _mv(g_inv[0], r0.at[norm_row].set(0.0))
-
-    def up(y_prev, inp):
-        k, t_k = inp
-        gi = jax.lax.dynamic_index_in_dim(g_inv, k, 0, keepdims=False)
-        y = t_k - _mv(gi, _mv(level_from_coeffs(terms, None, c, k, 0), y_prev))
-        return y, y
-
-    _, ys = jax.lax.scan(up, y0, (jnp.arange(1, k_lv), t_all))
-    return jnp.concatenate([y0[None], ys], axis=0)
-
-
-def adjoint_solve_lanes(g_inv, src, ybar, norm_row: int):
-    """The transpose of `particular_solve_lanes` (same arguments) applied to `ybar`.
-
-    With ``a_{K-1} = ybar_{K-1}``, ``a_k = ybar_k + S_{k+1}^T a_{k+1}`` from the top,
-    ``u_0 = P G_0^{-T} a_0`` and ``u_k = G_k^{-T} (a_k - C_{k-1}^T u_{k-1})`` upwards; returns
-    ``u`` ``(K, m, *lanes)``. Reverse-mode derivatives use it as the adjoint solve: the same
-    stored ``G^{-1}``, two passes of matrix-vector products.
-    """
-    terms, _, c = src
-    k_lv = g_inv.shape[0]
-
-    def down(a_next, k):  # a_k from a_{k+1}, k = K-2 .. 0
-        gi = jax.lax.dynamic_index_in_dim(g_inv, k + 1, 0, keepdims=False)
-        a_k = jax.lax.dynamic_index_in_dim(ybar, k, 0, keepdims=False)
-        a_k = a_k - _mtv(level_from_coeffs(terms, None, c, k + 1, 0), _mtv(gi, a_next))
-        return a_k, a_k
-
-    _, a_low = jax.lax.scan(down, ybar[-1], jnp.arange(k_lv - 1), reverse=True)
-    a_all = jnp.concatenate([a_low, ybar[-1:]], axis=0)
-    u0 = _mtv(g_inv[0], a_all[0]).at[norm_row].set(0.0)
-
-    def up(u_prev, k):
-        gi = jax.lax.dynamic_index_in_dim(g_inv, k, 0, keepdims=False)
-        a_k = jax.lax.dynamic_index_in_dim(a_all, k, 0, keepdims=False)
-        u = _mtv(gi, a_k - _mtv(level_from_coeffs(terms, None, c, k - 1, 2), u_prev))
-        return u, u
-
-    _, us = jax.lax.scan(up, u0, jnp.arange(1, k_lv))
-    return jnp.concatenate([u0[None], us], axis=0)
-
-
-def _shifted(x):
-    """``x_{k-1}``, ``x_k``, ``x_{k+1}`` (zero beyond the ends), each ``(K, m, *lanes)``."""
-    zero = jnp.zeros_like(x[:1])
-    return jnp.concatenate([zero, x[:-1]], axis=0), x, jnp.concatenate([x[1:], zero], axis=0)
-
-
-def dl_apply_lanes(terms, dc, x):
-    """``-dL x`` with ``dL = sum_t dc_t S_t`` (no padding), batch-last; linear in `dc`.
-
-    `terms` ``(T, K, 3, m, m)``, `dc` ``(T, *lanes)``, `x` ``(K, m, *lanes)``. A scan over the
-    levels: ``u_t = (S_t x)_k`` (``(T, m, *lanes)``, independent of `dc`) is formed per level
-    and contracted with `dc`, so many tangents (`jax.jacfwd`) share it. It is rematerialised
-    (`jax.checkpoint`) rather than stored when reverse mode transposes this map: otherwise every
-    level's ``u`` (``T K m`` doubles per point) would be kept.
-    """
-    x_prev, x_cur, x_next = _shifted(x)
-
-    @jax.checkpoint
-    def terms_times_x(t_k, xm, x0, xp):  # (S_t x)_k for every term t: (T, m, *lanes)
-        xs = jnp.stack([xm, x0, xp])  # (3, m, *lanes)
-        return jnp.tensordot(t_k, xs, axes=((1, 3), (0, 1)), precision=_HI)
-
-    def level(_, inp):
-        u = terms_times_x(*inp)
-        return None, -jnp.sum(u * dc[:, None], axis=0)
-
-    _, b = jax.lax.scan(level, None, (jnp.moveaxis(terms, 1, 0), x_prev, x_cur, x_next))
-    return b
-
-
-def _scan_levels_from_coeffs(src, x, out):
-    """Scan over the levels of ``L`` (from the coefficient source `src`) applied to `x`
-    ``(K, m, *lanes)``: ``out(y_k, blocks_k)`` of every level, with ``y_k = (L x)_k``."""
-    terms, pad, c = src
-    x_prev, x_cur, x_next = _shifted(x)
-
-    def level(_, inp):
-        k, xm, x0, xp = inp
-        blk = level_from_coeffs(terms, pad, c, k)
-        return None, out(_mv(blk[0], xm) + _mv(blk[1], x0) + _mv(blk[2], xp), blk)
-
-    return jax.lax.scan(level, None, (jnp.arange(x.shape[0]), x_prev, x_cur, x_next))[1]
-
-
-def residual_from_coeffs(src, x):
-    """``max|L x| / (max|L| max|x|)`` per lane, with ``L`` from the coefficient source `src`
-    (`level_from_coeffs`, padding included) and `x` ``(K, m, *lanes)``; the levels are
-    formed one at a time (the same quantity as `jaxtls._steady.relative_residual`)."""
-    y_max, l_max = _scan_levels_from_coeffs(
-        src, x, lambda y, blk: (jnp.max(jnp.abs(y), axis=0), jnp.max(jnp.abs(blk), axis=(0, 1, 2)))
-    )
-    return jnp.max(y_max, axis=0) / (jnp.max(l_max, axis=0) * jnp.max(jnp.abs(x), axis=(0, 1)))
-
-
-def apply_from_coeffs(src, x):
-    """``L x`` with ``L`` from the coefficient source `src`, batch-last (levels formed one at a
-    time)."""
-    return _scan_levels_from_coeffs(src, x, lambda y, blk: y)
-
-
-def _chunked(blocks, ops, batch_first, n, chunk, pivot=True):
+def chunked(blocks, ops, batch_first, n, chunk, pivot=True):
     """Solve ``n`` lanes in consecutive chunks of `chunk` lanes (a `jax.lax.fori_loop`).
 
     `batch_first`: True / False for blocks in that layout, None for a coefficient source.
@@ -550,7 +375,7 @@ def _chunked(blocks, ops, batch_first, n, chunk, pivot=True):
 
     def body(i, out):
         start = jnp.minimum(i * chunk, n - chunk).astype(jnp.int32)
-        x = _solve(blocks, ops, view, start, pivot)  # (K, m, chunk)
+        x = solve_core(blocks, ops, view, start, pivot)  # (K, m, chunk)
         return jax.lax.dynamic_update_slice_in_dim(out, x, start, axis=2)
 
     dtype = blocks[2].dtype if batch_first is None else blocks.dtype
@@ -567,65 +392,4 @@ def solve_lanes(
     result has shape ``(K, m, *lanes)``, unit trace in every lane. `pivot` (static): partial
     pivoting in the block elimination.
     """
-    return _solve(blocks, ops, _View(False, None), pivot=pivot)
-
-
-class BatchedBlockSolver(AbstractSteadySolver):
-    """Block Thomas elimination on batch-last lanes with an unrolled, pivoted block kernel.
-
-    The same results as `BlockTridiagonalSolver` (see the `jaxtls._batched_solver` module
-    docstring for the algorithm, layout, pivoting, fusion stages and memory).
-
-    **Arguments:**
-
-    - `chunk_size` (static, default 1024): `solve_batch` and `solve_batch_last` solve a larger
-      batch in consecutive chunks of this many points (a `jax.lax.fori_loop`), which keeps the
-      per-level working set in cache and bounds the memory of the stored factors to
-      ``K m^2 chunk_size`` doubles. ``None``: the whole batch at once.
-    - `pivot` (static, default True): partial pivoting per point in the ``m x m`` eliminations;
-      ``False`` uses the fixed order (about 25 % faster; accurate on the cavity sector's hard
-      cases, see the module docstring).
-    """
-
-    chunk_size: int | None = eqx.field(default=1024, static=True)
-    pivot: bool = eqx.field(default=True, static=True)
-
-    def solve(self, blocks: Float[Array, "K 3 m m"], ops: SectorOperators) -> Float[Array, "K m"]:
-        """One point; `jax.vmap` it for batches (or, faster, use `solve_batch`)."""
-        return _solve(blocks, ops, _View(False, None), pivot=self.pivot)
-
-    def solve_batch(self, blocks: Float[Array, "N K 3 m m"], ops: SectorOperators) -> Float[Array, "N K m"]:
-        """A batch in the batch-first layout (levels are moved batch-last inside the loop)."""
-        n = blocks.shape[0]
-        cs = self.chunk_size
-        if cs is None or cs >= n:
-            x = _solve(blocks, ops, _View(True, None), pivot=self.pivot)
-        else:
-            x = _chunked(blocks, ops, True, n, cs, self.pivot)
-        return jnp.moveaxis(x, -1, 0)
-
-    def solve_coeffs_with_factors(self, ops: SectorOperators, c: Float[Array, "T N"]):
-        """Steady states of ``L(c_n) = sum_t c_tn S_t`` from the coefficients ``c`` (``(T, N)``,
-        batch-last; each level's blocks are formed when the elimination visits it, so the
-        ``K 3 m^2 N`` blocks are never stored), in one piece, plus the factors for
-        `particular_solve_lanes`: ``x`` ``(K, m, N)`` and ``G^{-1}`` ``(K, m, m, N)``."""
-        src = (ops.blocks, ops.pad, c)
-        return _solve(src, ops, _View(False, None, coeffs=True), pivot=self.pivot, factors=True)
-
-    def solve_coeffs(self, ops: SectorOperators, c: Float[Array, "T N"]) -> Float[Array, "K m N"]:
-        """Steady states from the coefficients ``c`` (``(T, N)``, batch-last), in chunks of
-        `chunk_size` points; result ``(K, m, N)`` (see `solve_coeffs_with_factors`)."""
-        src = (ops.blocks, ops.pad, c)
-        n = c.shape[-1]
-        cs = self.chunk_size
-        if cs is None or cs >= n or c.ndim != 2:
-            return _solve(src, ops, _View(False, None, coeffs=True), pivot=self.pivot)
-        return _chunked(src, ops, None, n, cs, self.pivot)
-
-    def solve_batch_last(self, blocks: Float[Array, "K 3 m m N"], ops: SectorOperators) -> Float[Array, "K m N"]:
-        """A batch in the batch-last layout (see `assemble_batch_last`); result ``(K, m, N)``."""
-        n = blocks.shape[-1]
-        cs = self.chunk_size
-        if cs is None or cs >= n or blocks.ndim != 5:
-            return _solve(blocks, ops, _View(False, None), pivot=self.pivot)
-        return _chunked(blocks, ops, False, n, cs, self.pivot)
+    return solve_core(blocks, ops, _View(False, None), pivot=pivot)

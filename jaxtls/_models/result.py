@@ -7,7 +7,7 @@ import jax
 import numpy as np
 from jaxtyping import Array
 
-from ._steady import Diagnostics
+from .._engine.diagnostics import Diagnostics
 
 __all__ = ["TransitionResult", "SteadyStateError"]
 

@@ -13,7 +13,7 @@ is ``s kron s^* - (s^+ s kron 1)/2 - (1 kron (s^+ s)^T)/2``.
 
 Functions taking JAX arrays (`hamiltonian_superop`, `dissipator`, `lindbladian`, ...) build
 dense superoperators of the full Liouville space and are the *reference* path (small systems,
-tests). The same maps are built sector-restricted and sparse by `jaxtls._sector`, which is what
+tests). The same maps are built sector-restricted and sparse by `jaxtls._engine.sector`, which is what
 the fast solvers use; both are generated from the same `LindbladStructure`.
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from ._operators import dag
+from .operators import dag
 
 __all__ = [
     "hamiltonian_superop",

@@ -52,15 +52,15 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import (
+from .._engine.checks import (
     ParameterError,
     broadcast_parameters,
     check_occupations,
     check_parameters,
     is_concrete,
 )
-from ._result import SteadyStateError
-from ._thermo import entropy_production_rate, fermi
+from .._engine.thermo import entropy_production_rate, fermi
+from .result import SteadyStateError
 
 __all__ = [
     "LaserResult",

@@ -14,7 +14,7 @@ normalisation is restored by ``dx = y - (w . y) x``.
 `steady_state_and_residual` is a `jax.custom_jvp`: forward mode uses the rule directly,
 reverse mode (`jax.grad`) transposes its linear tangent part. With the batched kernel the
 tangent solve is a `jax.lax.custom_linear_solve` whose transpose is a hand-written adjoint
-solve with the same stored factors (`jaxtls._batched_solver.adjoint_solve_lanes`), so a
+solve with the same stored factors (`jaxtls._engine.batched_tangent.adjoint_solve_lanes`), so a
 gradient costs one forward elimination (which also keeps ``G_k^{-1}``) plus one adjoint solve
 of matrix-vector products. The factors are treated as constants: first derivatives are exact,
 higher derivatives (e.g. Hessians) of the steady state are not supported.
@@ -27,8 +27,17 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from ._sector import SectorOperators
-from ._steady import apply, assemble, relative_residual
+from .batched_kernel import materialise
+from .batched_solver import AutoSolver, BatchedBlockSolver
+from .batched_tangent import (
+    adjoint_solve_lanes,
+    apply_from_coeffs,
+    dl_apply_lanes,
+    particular_solve_lanes,
+    residual_from_coeffs,
+)
+from .blocks import apply, assemble, dense_from_blocks, relative_residual
+from .sector import SectorOperators
 
 __all__ = ["steady_state_batch", "steady_state_and_residual", "assemble_batch", "particular_solve"]
 
@@ -86,10 +95,9 @@ def particular_solve(blocks, rhs, ops: SectorOperators):
 
 
 def _dense_particular(blocks, rhs, ops):
-    from ._steady import _dense_from_blocks
 
     k, _, m, _ = blocks.shape
-    mat = _dense_from_blocks(blocks)
+    mat = dense_from_blocks(blocks)
     r = ops.norm_row
     mat = mat.at[r].set(ops.trace.reshape(-1))
     b = rhs.reshape(-1).at[r].set(0.0)
@@ -98,7 +106,6 @@ def _dense_particular(blocks, rhs, ops):
 
 def assemble_batch(ops: SectorOperators, coeffs):
     """Blocks ``(N, K, 3, m, m)`` of a batch, materialised once (shared by solve and checks)."""
-    from ._batched_solver import materialise
 
     return materialise(jax.vmap(assemble, in_axes=(None, 0))(ops, coeffs))
 
@@ -128,8 +135,6 @@ def steady_state_and_residual(solver, ops: SectorOperators, coeffs):
     and their relative residuals ``max|L x| / (max|L| max|x|)`` (N,) (not differentiated)."""
     kernel = _batched_kernel(solver, ops.blocks.shape[1])
     if kernel is not None:
-        from ._batched_solver import residual_from_coeffs
-
         # batch-last from the coefficients: each level's blocks are formed when the elimination
         # (and then the residual check) visits it; the K 3 m^2 N blocks are never stored
         c = coeffs.T
@@ -147,8 +152,6 @@ def steady_state_batch(solver, ops: SectorOperators, coeffs):
 
 def _batched_kernel(solver, num_levels: int):
     """The `BatchedBlockSolver` that `solver` runs on `num_levels` levels, or None."""
-    from ._batched_solver import BatchedBlockSolver
-    from ._steady import AutoSolver
 
     if isinstance(solver, AutoSolver):
         solver = solver.choose(num_levels)
@@ -182,13 +185,6 @@ def _batched_jvp(kernel, ops: SectorOperators, coeffs, dcoeffs):
     its exact transpose `adjoint_solve_lanes` (the adjoint solve with the same factors; JAX
     never transposes the elimination loops itself, so no per-level copies are stored).
     """
-    from ._batched_solver import (
-        adjoint_solve_lanes,
-        apply_from_coeffs,
-        dl_apply_lanes,
-        particular_solve_lanes,
-        residual_from_coeffs,
-    )
 
     c = _frozen(coeffs.T)
     src = (ops.blocks, ops.pad, c)

@@ -1,6 +1,6 @@
 """Sensitivities of steady-state outputs with respect to physical parameters.
 
-The steady states are differentiated implicitly (`jaxtls._implicit`): a derivative costs one
+The steady states are differentiated implicitly (`jaxtls._engine.implicit`): a derivative costs one
 extra back-substitution with the factors of the forward solve, never a differentiation through
 the elimination. There are few parameters (10 or 12) and many outputs, so `sensitivities`
 uses forward mode: `jax.jacfwd` with respect to one shift per parameter, applied to the whole
@@ -36,9 +36,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _cavity, _classical
-from ._checks import ParameterError, broadcast_parameters, check_occupations, check_parameters
-from ._result import SteadyStateError, TransitionResult
+from .._engine.checks import ParameterError, broadcast_parameters, check_occupations, check_parameters
+from .._models import cavity as _cavity
+from .._models import classical as _classical
+from .._models.result import SteadyStateError, TransitionResult
 
 __all__ = [
     "sensitivities",

@@ -48,11 +48,19 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import ParameterError, is_concrete
-from ._result import SteadyStateError
-from ._superoperator import hamiltonian_superop
-from ._system import FermionicSystem, fock_operators
-from ._thermo import entropy_production_rate
+from .._engine.blocklu import (
+    SINGULAR_PIVOT,
+    block_apply,
+    block_tridiagonal_solve,
+    harmonic_blocks,
+    inverse,
+    min_eigenvalue,
+)
+from .._engine.checks import ParameterError, is_concrete
+from .._engine.superoperator import hamiltonian_superop
+from .._engine.thermo import entropy_production_rate
+from .result import SteadyStateError
+from .system import FermionicSystem, fock_operators
 
 __all__ = [
     "AbstractPeriodicMethod",
@@ -62,137 +70,9 @@ __all__ = [
     "PeriodicDiagnostics",
     "periodic_steady_state",
     "resolve_method",
-    "block_tridiagonal_solve",
-    "harmonic_blocks",
 ]
 
 _HP = jax.lax.Precision.HIGHEST
-#: relative pivot below which a linear system is reported as singular (non-unique steady state)
-SINGULAR_PIVOT = 1e-12
-
-
-# ------------------------------------------------------------------------------------------------
-# Block-tridiagonal LU (factorise once, solve many right-hand sides, differentiable)
-# ------------------------------------------------------------------------------------------------
-def _block_apply(blocks, x):
-    """``A x`` for the block-tridiagonal ``A`` given as ``blocks (C, 3, m, m)`` (sub, diag, sup)."""
-    y = jnp.einsum("cij,cj->ci", blocks[:, 1], x, precision=_HP)
-    y = y.at[1:].add(jnp.einsum("cij,cj->ci", blocks[1:, 0], x[:-1], precision=_HP))
-    y = y.at[:-1].add(jnp.einsum("cij,cj->ci", blocks[:-1, 2], x[1:], precision=_HP))
-    return y
-
-
-def _inverse(a):
-    """Inverse of a square matrix by Gauss-Jordan elimination with partial pivoting, in plain
-    JAX operations (no LAPACK custom call), and the smallest pivot relative to ``max|a|``
-    (a singularity indicator: ~1e-16 for an exactly singular matrix).
-
-    jaxlib 0.10.x runs batched CPU LAPACK kernels through a thread-pool ``ParallelBatchMap``
-    that can deadlock when two of them execute concurrently (observed here under `jax.vmap`
-    on a two-core machine), so the periodic solvers avoid LAPACK in their vmapped hot path.
-    """
-    m = a.shape[-1]
-    aug = jnp.concatenate([a, jnp.eye(m, dtype=a.dtype)], axis=-1)
-    rows = jnp.arange(m)
-    scale = jnp.max(jnp.abs(a))
-
-    def body(k, carry):
-        aug, pmin = carry
-        col = jnp.where(rows >= k, jnp.abs(aug[:, k]), -1.0)
-        p = jnp.argmax(col)
-        rk, rp = aug[k], aug[p]
-        aug = aug.at[p].set(rk).at[k].set(rp)
-        piv = aug[k, k]
-        row = aug[k] / piv
-        factor = aug[:, k].at[k].set(0.0)
-        aug = aug - factor[:, None] * row[None, :]
-        return aug.at[k].set(row), jnp.minimum(pmin, jnp.abs(piv))
-
-    aug, pmin = jax.lax.fori_loop(0, m, body, (aug, jnp.asarray(jnp.inf, scale.dtype)))
-    return aug[:, m:], pmin / scale
-
-
-def _block_factor(blocks):
-    """Block LU ``A = L U``: ``U`` has diagonal blocks ``S_c = B_c - A_c S_{c-1}^{-1} C_{c-1}``
-    (stored as explicit inverses) and super-diagonal ``C_c``; ``L`` has ``A_c S_{c-1}^{-1}``."""
-    sub, diag, sup = blocks[:, 0], blocks[:, 1], blocks[:, 2]
-    first, p0 = _inverse(diag[0])
-
-    def step(prev_inv, inp):
-        a_c, b_c, c_prev = inp
-        s = b_c - jnp.matmul(a_c, jnp.matmul(prev_inv, c_prev, precision=_HP), precision=_HP)
-        inv, piv = _inverse(s)
-        return inv, (inv, piv)
-
-    _, (rest, pivs) = jax.lax.scan(step, first, (sub[1:], diag[1:], sup[:-1]))
-    return jnp.concatenate([first[None], rest], axis=0), jnp.minimum(p0, jnp.min(pivs, initial=jnp.inf))
-
-
-def _block_lu_solve(blocks, inv, b):
-    sub, sup = blocks[:, 0], blocks[:, 2]
-    y0 = jnp.matmul(inv[0], b[0], precision=_HP)
-
-    def fwd(y_prev, inp):
-        a_c, b_c, inv_c = inp
-        y_c = jnp.matmul(inv_c, b_c - jnp.matmul(a_c, y_prev, precision=_HP), precision=_HP)
-        return y_c, y_c
-
-    _, ys = jax.lax.scan(fwd, y0, (sub[1:], b[1:], inv[1:]))
-    ys = jnp.concatenate([y0[None], ys], axis=0)
-
-    def bwd(x_next, inp):
-        y_c, c_c, inv_c = inp
-        x_c = y_c - jnp.matmul(inv_c, jnp.matmul(c_c, x_next, precision=_HP), precision=_HP)
-        return x_c, x_c
-
-    _, xs = jax.lax.scan(bwd, ys[-1], (ys[:-1], sup[:-1], inv[:-1]), reverse=True)
-    return jnp.concatenate([xs, ys[-1][None]], axis=0)
-
-
-def _block_lu_solve_transpose(blocks, inv, g):
-    """Solve ``A^T y = g`` with the factors of ``A`` (``A^T = U^T L^T``)."""
-    sub, sup = blocks[:, 0], blocks[:, 2]
-    invt = jnp.swapaxes(inv, -1, -2)
-    w0 = jnp.matmul(invt[0], g[0], precision=_HP)
-
-    def fwd(w_prev, inp):
-        g_c, c_prev, inv_c = inp
-        w_c = jnp.matmul(inv_c, g_c - jnp.matmul(c_prev.T, w_prev, precision=_HP), precision=_HP)
-        return w_c, w_c
-
-    _, ws = jax.lax.scan(fwd, w0, (g[1:], sup[:-1], invt[1:]))
-    ws = jnp.concatenate([w0[None], ws], axis=0)
-
-    def bwd(y_next, inp):
-        w_c, a_next, inv_c = inp
-        y_c = w_c - jnp.matmul(inv_c, jnp.matmul(a_next.T, y_next, precision=_HP), precision=_HP)
-        return y_c, y_c
-
-    _, ys = jax.lax.scan(bwd, ws[-1], (ws[:-1], sub[1:], invt[:-1]), reverse=True)
-    return jnp.concatenate([ys, ws[-1][None]], axis=0)
-
-
-def block_tridiagonal_solve(blocks, b):
-    """Solve ``A x = b`` for a block-tridiagonal ``A`` (``blocks (C, 3, m, m)``: sub-diagonal,
-    diagonal, super-diagonal blocks of block row ``c``; ``b (C, m)``).
-
-    Block LU without pivoting between blocks (a matrix continued fraction), Gauss-Jordan with
-    partial pivoting inside each block. Wrapped in `jax.lax.custom_linear_solve`: forward- and
-    reverse-mode derivatives solve with the *same* factorisation (never differentiating
-    through it).
-
-    **Returns:** ``(x, min_pivot)``, ``min_pivot`` the smallest Gauss-Jordan pivot relative to
-    its block's largest entry (about ``1e-16`` or less when ``A`` is singular).
-    """
-    frozen = jax.lax.stop_gradient(blocks)
-    inv, min_pivot = _block_factor(frozen)
-    x = jax.lax.custom_linear_solve(
-        lambda x: _block_apply(blocks, x),
-        b,
-        solve=lambda _, rhs: _block_lu_solve(frozen, inv, rhs),
-        transpose_solve=lambda _, rhs: _block_lu_solve_transpose(frozen, inv, rhs),
-    )
-    return x, min_pivot
 
 
 # ------------------------------------------------------------------------------------------------
@@ -377,68 +257,6 @@ def _finish(system, f, u_dot, n_dot, power, pops, rho0, rho_av, rho_h, diag, met
     )
 
 
-def _min_eig(*rhos):
-    """Smallest eigenvalue of the Hermitian parts of ``rhos`` (one batched LAPACK call, so that
-    no two LAPACK kernels run concurrently; NaN input is sanitised, then reported as NaN)."""
-    herm = jnp.stack([0.5 * (r + r.conj().T) for r in rhos])
-    finite = jnp.all(jnp.isfinite(herm))
-    ev = jnp.min(jnp.linalg.eigvalsh(jnp.where(finite, herm, 0.0)))
-    return jnp.where(finite, ev, jnp.nan)
-
-
-# ------------------------------------------------------------------------------------------------
-# Floquet harmonics
-# ------------------------------------------------------------------------------------------------
-def _chunk_table(n_harm: int, size: int):
-    """Static index table: for chunk ``c``, relative chunk ``r`` (0: c-1, 1: c, 2: c+1) and
-    positions ``j, j'``, the harmonic difference ``k = n - n'`` as an index into ``k = -K..K``
-    (``2K+1`` means "no coupling"); plus the harmonic of every (chunk, position), -inf padded."""
-    nh = 2 * n_harm + 1
-    nchunks = -(-nh // size)
-    harm = np.full((nchunks, size), np.iinfo(np.int64).min, dtype=np.int64)
-    for c in range(nchunks):
-        for j in range(size):
-            idx = c * size + j
-            if idx < nh:
-                harm[c, j] = idx - n_harm
-    kmax = size
-    table = np.full((nchunks, 3, size, size), 2 * kmax + 1, dtype=np.int64)
-    valid = harm != np.iinfo(np.int64).min
-    for c in range(nchunks):
-        for r, cp in enumerate((c - 1, c, c + 1)):
-            if not 0 <= cp < nchunks:
-                continue
-            for j in range(size):
-                for jp in range(size):
-                    if valid[c, j] and valid[cp, jp]:
-                        k = harm[c, j] - harm[cp, jp]
-                        if abs(k) <= kmax:
-                            table[c, r, j, jp] = k + kmax
-    return table, harm, valid
-
-
-def harmonic_blocks(lk, omega, n_harm: int, kmax: int):
-    """Block-tridiagonal form of the harmonic system ``(L_0 + i n omega) x_n + sum_{k != 0}
-    L_k x_{n-k}`` for ``|n| <= n_harm``, with ``lk`` the components ``k = -K..K``
-    (``(2K+1, D, D)``). Harmonics are grouped ``S = max(K, 1)`` per chunk; padding unknowns get
-    the identity. **Returns:** ``blocks (C, 3, S D, S D)`` and the ``(C, S)`` validity mask."""
-    size = max(kmax, 1)
-    dd = lk.shape[-1]
-    table, harm, valid = _chunk_table(n_harm, size)
-    lpad = jnp.zeros((2 * size + 2, dd, dd), lk.dtype)
-    lpad = lpad.at[size - kmax : size + kmax + 1].set(lk)
-    blocks = lpad[table]  # (C, 3, S, S, D, D)
-    nchunks = table.shape[0]
-    n_of = np.where(valid, harm, 0).astype(np.float64)
-    shift = 1j * omega * jnp.asarray(n_of)  # (C, S)
-    eye = jnp.eye(dd, dtype=lk.dtype)
-    diag_add = shift[:, :, None, None] * eye + jnp.asarray(~valid)[:, :, None, None] * eye
-    idx = np.arange(size)
-    blocks = blocks.at[:, 1, idx, idx].add(diag_add)
-    blocks = blocks.transpose(0, 1, 2, 4, 3, 5).reshape(nchunks, 3, size * dd, size * dd)
-    return blocks, valid
-
-
 def _floquet_matrix(lk, omega, n_harm: int, kmax: int, trace_row):
     """Blocks and right-hand side ``(C, S D)`` of the harmonic system with the trace condition
     replacing the ``(0, 0)`` equation of ``rho_0`` (module docstring)."""
@@ -466,13 +284,13 @@ def _floquet_steady_state(system: FermionicSystem, f, n_harm: int) -> PeriodicSt
     nh = 2 * n_harm + 1
     rho_h = x.reshape(-1, size, dd)[np.asarray(valid)].reshape(nh, d, d)  # n = -N..N
     # diagnostics
-    res = _block_apply(blocks, x) - b
+    res = block_apply(blocks, x) - b
     scale = jnp.max(jnp.abs(blocks)) * jnp.max(jnp.abs(x))
     residual = jnp.max(jnp.abs(res)) / scale
     rho_av = rho_h[n_harm]
     rho0 = jnp.sum(rho_h, axis=0)
     trace_error = jnp.abs(jnp.trace(rho_av) - 1.0)
-    min_eig = _min_eig(rho_av, rho0)
+    min_eig = min_eigenvalue(rho_av, rho0)
     if n_harm > 0:
         tail = jnp.maximum(jnp.linalg.norm(rho_h[0]), jnp.linalg.norm(rho_h[-1]))
     else:
@@ -565,7 +383,7 @@ def _propagator_steady_state(system: FermionicSystem, f, method: PeriodPropagato
     trace = jnp.asarray(ops["trace"], a.dtype)
     a = a.at[0].set(trace)
     rhs = jnp.zeros(dd, a.dtype).at[0].set(1.0)
-    inv_a, min_pivot = _inverse(a)
+    inv_a, min_pivot = inverse(a)
     v = inv_a @ rhs
     residual = jnp.max(jnp.abs(a @ v - rhs)) / (jnp.max(jnp.abs(a)) * jnp.max(jnp.abs(v)))
     per_err = jnp.max(jnp.abs(prop @ v - v))
@@ -578,7 +396,7 @@ def _propagator_steady_state(system: FermionicSystem, f, method: PeriodPropagato
     diag = PeriodicDiagnostics(
         residual=residual,
         trace_error=jnp.abs(jnp.trace(rho0) - 1.0),
-        min_eigenvalue=_min_eig(rho0),
+        min_eigenvalue=min_eigenvalue(rho0),
         harmonic_tail=jnp.zeros((), jnp.float64),
         periodicity_error=per_err,
         min_pivot=min_pivot,

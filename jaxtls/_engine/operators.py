@@ -15,7 +15,7 @@ Conventions (used everywhere in jaxtls):
 
 The constructors here return NumPy arrays (or SciPy sparse matrices with ``sparse=True``):
 operators are *structure*, fixed before any JAX tracing, and the engine turns them into JAX
-superoperator bases once per model shape (see `jaxtls._sector`).
+superoperator bases once per model shape (see `jaxtls._engine.sector`).
 """
 
 from __future__ import annotations

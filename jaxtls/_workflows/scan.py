@@ -30,7 +30,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ._store import DIGEST, FORMAT, SCAN_GROUP, MemorySink, Template, VarSpec, ZarrSink, check_writable, is_store
+from .._engine.config import VERSION
+from .._models.cavity import solve_cavity
+from .._models.classical import solve_classical
+from .store import DIGEST, FORMAT, SCAN_GROUP, MemorySink, Template, VarSpec, ZarrSink, check_writable, is_store
 
 __all__ = [
     "scan",
@@ -139,7 +142,7 @@ class ModelSpec:
       arrays of the chunk length, fixed values as given.
     - `parameters`: names that broadcast (may be put on the grid). ``None``: any keyword.
     - `rules`: optional ``{name: "real" | "positive" | "nonneg" | "complex"}`` checks applied
-      to every grid value before any work (`jaxtls._checks.check_parameters`).
+      to every grid value before any work (`jaxtls._engine.checks.check_parameters`).
     - `units`: extra ``{output or parameter name: units}`` for the dataset attributes.
     - `check`: which points can be trusted, stored as the boolean variable ``ok`` with every
       scan (inside a scan the solvers cannot raise): a dotted path to a boolean field
@@ -249,13 +252,7 @@ def _builtin_spec(name: str, fn: Callable) -> ModelSpec:
 def registered_models() -> dict[str, ModelSpec]:
     """The registry: built-in models (``classical``, and ``cavity`` when this jaxtls has it)
     plus everything added with `register_model` (which wins on a clash)."""
-    import jaxtls
-
-    models = {}
-    for name, attr in (("classical", "solve_classical"), ("cavity", "solve_cavity")):
-        fn = getattr(jaxtls, attr, None)
-        if fn is not None:
-            models[name] = _builtin_spec(name, fn)
+    models = {"classical": _builtin_spec("classical", solve_classical), "cavity": _builtin_spec("cavity", solve_cavity)}
     models.update(_REGISTRY)
     return models
 
@@ -810,7 +807,7 @@ def _check_names(spec: ModelSpec, axes, fixed: dict) -> None:
 def _check_values(spec: ModelSpec, axes, fixed: dict) -> None:
     if not spec.rules:
         return
-    from ._checks import check_parameters
+    from .._engine.checks import check_parameters
 
     values = {p: v for a in axes for p, v in a.values.items()}
     values.update({k: v for k, v in fixed.items() if k in spec.rules})
@@ -818,8 +815,6 @@ def _check_values(spec: ModelSpec, axes, fixed: dict) -> None:
 
 
 def _template(spec, axes, fixed, outputs, out_avals, layout, definition, digest) -> Template:
-    import jaxtls
-
     coords = {}
     dims = tuple(a.name for a in axes)
     for a in axes:
@@ -884,7 +879,7 @@ def _template(spec, axes, fixed, outputs, out_avals, layout, definition, digest)
         "scan_hash": digest,
         "scan_definition": json.dumps(definition, sort_keys=True),
         "scan_format": FORMAT,
-        "jaxtls_version": getattr(jaxtls, "__version__", "unknown"),
+        "jaxtls_version": VERSION,
         "jax_version": jax.__version__,
         "chunk_shape": list(layout.block),
         "n_chunks": layout.n_chunks,
@@ -922,15 +917,10 @@ def _validate_store(path: Path, digest: str, definition: dict, block: tuple | No
             f"the store {str(path)!r} was written with chunks of shape {stored_block}, but chunk_size "
             f"now gives {tuple(block)}; pass chunk_size=None (use the store's layout) or the original value"
         )
-    import jaxtls
-
-    if (
-        attrs.get("jaxtls_version") != getattr(jaxtls, "__version__", "unknown")
-        or attrs.get("jax_version") != jax.__version__
-    ):
+    if attrs.get("jaxtls_version") != VERSION or attrs.get("jax_version") != jax.__version__:
         warnings.warn(
             f"resuming {str(path)!r} written by jaxtls {attrs.get('jaxtls_version')} / JAX "
-            f"{attrs.get('jax_version')} with jaxtls {getattr(jaxtls, '__version__', '?')} / JAX "
+            f"{attrs.get('jax_version')} with jaxtls {VERSION} / JAX "
             f"{jax.__version__}",
             stacklevel=3,
         )

@@ -15,6 +15,9 @@ import argparse
 import json
 import sys
 
+from .._models.cavity import solve_cavity
+from .._models.classical import solve_classical
+
 MODEL_PARAMETERS = {
     "classical": ("E_u", "E_l", "omega", "eps", "gamma_u", "gamma_l", "mu_u", "mu_l", "T_u", "T_l"),
     "cavity": (
@@ -106,13 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _solve(args) -> int:
     import numpy as np
 
-    import jaxtls as jt
-
     params = {p: getattr(args, p) for p in MODEL_PARAMETERS[args.model]}
     if args.model == "classical":
-        res = jt.solve_classical(**params, occupations=args.occupations)
+        res = solve_classical(**params, occupations=args.occupations)
     else:
-        res = jt.solve_cavity(**params, occupations=args.occupations, n_max=args.n_max)
+        res = solve_cavity(**params, occupations=args.occupations, n_max=args.n_max)
     out = res.to_dict()
     if args.json:
         print(json.dumps(out))
@@ -132,11 +133,11 @@ def main(argv=None) -> int:
         if args.command == "solve":
             return _solve(args)
         if args.command == "reproduce":
-            from ._reproduce import reproduce
+            from .reproduce import reproduce
 
             return reproduce(out=args.out, quick=args.quick)
         if args.command == "scan":
-            from ._scan import scan_from_toml
+            from .scan import scan_from_toml
 
             try:
                 ds = scan_from_toml(
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
             print(ds)
             return 0
         if args.command == "plot":
-            from ._plot import plot_store
+            from .plot import plot_store
 
             path = plot_store(args.store, args.output, args.out, x=args.x, y=args.y, sel=args.sel)
             print(path)

@@ -46,12 +46,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import ParameterError, is_concrete
-from ._floquet import SINGULAR_PIVOT, block_tridiagonal_solve, harmonic_blocks
-from ._result import SteadyStateError
-from ._superoperator import hamiltonian_superop
-from ._system import FermionicSystem
-from ._thermo import entropy_production_rate
+from .._engine.blocklu import SINGULAR_PIVOT, block_tridiagonal_solve, harmonic_blocks
+from .._engine.checks import ParameterError, is_concrete
+from .._engine.superoperator import hamiltonian_superop
+from .._engine.thermo import entropy_production_rate
+from .result import SteadyStateError
+from .system import FermionicSystem
 
 __all__ = ["CorrelationSteadyState", "correlation_steady_state", "correlation_rhs"]
 

@@ -1,0 +1,96 @@
+"""Health checks of computed steady states: `Diagnostics` and its host-side summary."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float
+
+from .blocks import relative_residual
+from .sector import SectorOperators
+
+__all__ = ["Diagnostics", "diagnostics", "diagnostics_from_residual", "describe_failures"]
+
+
+class Diagnostics(eqx.Module):
+    """Checks of a computed steady state (each of the batch shape).
+
+    - `residual`: ``max|L x| / (max|L| max|x|)``, relative residual of the linear system;
+    - `trace_error`: ``|Tr rho - 1|``;
+    - `min_eigenvalue`: smallest eigenvalue of ``rho`` (Hermitian by construction: the
+      unknowns are real and imaginary parts);
+    - `ok`: all finite, residual and trace error below `tol`, ``min_eigenvalue >= -tol``.
+    """
+
+    residual: Float[Array, ...]
+    trace_error: Float[Array, ...]
+    min_eigenvalue: Float[Array, ...]
+    ok: Bool[Array, ...]
+
+
+def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnostics:
+    """`Diagnostics` of one point: blocks ``(K, 3, m, m)``, solution ``(K, m)``."""
+    return _checks(ops, relative_residual(blocks, x), x, tol)
+
+
+def diagnostics_from_residual(ops: SectorOperators, residual, x, tol: float = 1e-8) -> Diagnostics:
+    """`Diagnostics` of a batch from its relative residuals (N,) and solutions ``(N, K, m)``.
+    The trace and eigenvalue checks are formed along the batch axis (contiguous, vectorised),
+    the same quantities as `diagnostics` per point."""
+    x_bl = jnp.moveaxis(x, 0, -1)  # (K, m, N)
+    trace_error = jnp.abs(jnp.einsum("km,kmn->n", ops.trace, x_bl, precision=jax.lax.Precision.HIGHEST) - 1.0)
+    flat = jnp.concatenate([x_bl.reshape(-1, x_bl.shape[-1]), jnp.zeros((1, x_bl.shape[-1]), x_bl.dtype)])
+    re = flat[ops.group_index[..., 0]] * ops.group_coef[..., 0, None]  # (G, g, g, N)
+    im = flat[ops.group_index[..., 1]] * ops.group_coef[..., 1, None]
+    g = re.shape[1]
+    if g == 1:
+        min_eig = jnp.min(re[:, 0, 0], axis=0)
+    elif g == 2:  # closed form for 2 x 2 Hermitian blocks
+        a, d = re[:, 0, 0], re[:, 1, 1]
+        b2 = re[:, 0, 1] ** 2 + im[:, 0, 1] ** 2
+        min_eig = jnp.min(0.5 * (a + d) - jnp.sqrt(0.25 * (a - d) ** 2 + b2), axis=0)
+    else:
+        groups = jnp.moveaxis(jax.lax.complex(re, im), -1, 0)
+        min_eig = jnp.min(jnp.linalg.eigvalsh(groups), axis=(1, 2))
+    finite = jnp.all(jnp.isfinite(x_bl), axis=(0, 1))
+    ok = finite & (residual < tol) & (trace_error < tol) & (min_eig >= -tol)
+    return Diagnostics(residual, trace_error, min_eig, ok)
+
+
+def _checks(ops: SectorOperators, residual, x, tol) -> Diagnostics:
+    trace_error = jnp.abs(jnp.sum(ops.trace * x) - 1.0)
+    flat = jnp.concatenate([x.reshape(-1), jnp.zeros(1, x.dtype)])
+    re = flat[ops.group_index[..., 0]] * ops.group_coef[..., 0]
+    im = flat[ops.group_index[..., 1]] * ops.group_coef[..., 1]
+    groups = jax.lax.complex(re, im)
+    if groups.shape[-1] == 1:
+        min_eig = jnp.min(groups.real)
+    elif groups.shape[-1] == 2:  # closed form for 2 x 2 Hermitian blocks (no LAPACK call per block)
+        a, d, b = groups[..., 0, 0].real, groups[..., 1, 1].real, groups[..., 0, 1]
+        min_eig = jnp.min(0.5 * (a + d) - jnp.sqrt(0.25 * (a - d) ** 2 + jnp.abs(b) ** 2))
+    else:
+        min_eig = jnp.min(jnp.linalg.eigvalsh(groups))
+    finite = jnp.all(jnp.isfinite(x))
+    ok = finite & (residual < tol) & (trace_error < tol) & (min_eig >= -tol)
+    return Diagnostics(residual, trace_error, min_eig, ok)
+
+
+def describe_failures(diag: Diagnostics, tol: float) -> str | None:
+    """Host-side summary of failed points, or None when all passed."""
+    ok = np.asarray(diag.ok)
+    if ok.all():
+        return None
+    bad = np.flatnonzero(~ok.reshape(-1))
+    res = np.asarray(diag.residual).reshape(-1)[bad]
+    tr = np.asarray(diag.trace_error).reshape(-1)[bad]
+    ev = np.asarray(diag.min_eigenvalue).reshape(-1)[bad]
+    return (
+        f"{bad.size} of {ok.size} steady states failed the checks (tol={tol:g}): "
+        f"max relative residual {np.nanmax(res) if np.isfinite(res).any() else float('nan'):.3g}, "
+        f"max trace error {np.nanmax(tr) if np.isfinite(tr).any() else float('nan'):.3g}, "
+        f"min eigenvalue {np.nanmin(ev) if np.isfinite(ev).any() else float('nan'):.3g}; "
+        f"first failing flat index {bad[0]}. A singular Liouvillian (non-unique steady state) "
+        "usually means a rate is zero; pass throw=False to get the flagged results."
+    )
