@@ -46,12 +46,12 @@ from ._models.floquet import PeriodicSteadyState as PeriodicSteadyState
 from ._models.floquet import PeriodPropagator as PeriodPropagator
 from ._models.floquet import periodic_steady_state as periodic_steady_state
 from ._models.laser import LaserResult as LaserResult
-from ._models.laser import LICurve as LICurve
 from ._models.laser import laser_effective_energies as laser_effective_energies
-from ._models.laser import laser_li_curve as laser_li_curve
-from ._models.laser import laser_trajectory as laser_trajectory
 from ._models.laser import lasing_frequency as lasing_frequency
 from ._models.laser import solve_laser as solve_laser
+from ._models.laser_li import LICurve as LICurve
+from ._models.laser_li import laser_li_curve as laser_li_curve
+from ._models.laser_trajectory import laser_trajectory as laser_trajectory
 from ._models.result import SteadyStateError as SteadyStateError
 from ._models.result import TransitionResult as TransitionResult
 from ._models.selfconsistent import SelfConsistencyError as SelfConsistencyError

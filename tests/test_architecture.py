@@ -22,7 +22,6 @@ MAX_LINES = 450
 OVERSIZED = {
     "jaxtls._engine.sector": 491,
     "jaxtls._models.floquet": 499,
-    "jaxtls._models.laser": 676,
     "jaxtls._models.selfconsistent": 460,
     "jaxtls._models.system": 539,
     "jaxtls._workflows.scan": 1280,

@@ -8,14 +8,10 @@ import numpy as np
 import pytest
 
 import jaxtls
-from jaxtls._models.laser import (
-    _rhs,
-    laser_effective_energies,
-    laser_li_curve,
-    laser_trajectory,
-    lasing_frequency,
-    solve_laser,
-)
+from jaxtls._models.laser import laser_effective_energies, lasing_frequency, solve_laser
+from jaxtls._models.laser_equations import rhs as _rhs
+from jaxtls._models.laser_li import laser_li_curve
+from jaxtls._models.laser_trajectory import laser_trajectory
 
 BASE = dict(
     E_u=1.0, E_l=0.0, omega_cav=1.05, g=0.05, gamma_u=0.01, gamma_l=0.02, gamma_b=0.005,
@@ -383,3 +379,127 @@ def test_second_call_with_new_values_does_not_recompile():
     finally:
         logging.getLogger("jax").removeHandler(handler)
     assert not [m for m in handler.messages if m.startswith("Compiling")], handler.messages
+
+
+# ------------------------------------------------------------------------------ stability
+
+
+def _lorenz_point(r, sigma=3.25, gamma=0.01):
+    """Resonant laser with gamma_u = gamma_l = gamma (so gamma_perp = gamma_par = gamma, Lorenz
+    b = 1) and a bad cavity gamma_b = sigma Gamma (Lorenz sigma = kappa / gamma_perp with
+    kappa = gamma_b / 2), with the coupling chosen for the pump ratio r of Eq. 29."""
+    p = dict(E_u=1.0, E_l=0.0, omega_cav=1.0, gamma_u=gamma, gamma_l=gamma, gamma_b=2 * gamma * sigma,
+             mu_u=2.0, mu_l=-1.0, T_u=0.05, T_l=0.05)  # fmt: skip
+    inversion = fermi_np(1.0, 2.0, 0.05) - fermi_np(0.0, -1.0, 0.05)
+    p["g"] = np.sqrt(np.asarray(r) * p["gamma_b"] * 2 * gamma / 4 / inversion)
+    return p
+
+
+def test_stability_threshold_is_the_lorenz_haken_second_threshold():
+    """At resonance with gamma_u = gamma_l the laser equations are the Lorenz equations (Haken
+    1975): the lasing state loses stability at r_H = sigma (sigma + b + 3) / (sigma - b - 1)
+    through a Hopf bifurcation of frequency gamma_perp sqrt(b (sigma + r_H))."""
+    sigma, b, gamma = 3.25, 1.0, 0.01
+    r_h = sigma * (sigma + b + 3) / (sigma - b - 1)
+    rs = r_h * np.array([0.5, 1 - 1e-4, 1 + 1e-4, 2.0])
+    res = solve_laser(**_lorenz_point(rs, sigma, gamma), throw=False)
+    growth = np.asarray(res.growth_rate)
+    assert np.all(np.asarray(res.lasing))
+    assert growth[0] < 0 and growth[1] < 0 and growth[2] > 0 and growth[3] > 0, growth
+    np.testing.assert_array_equal(np.asarray(res.stable), [True, True, False, False])
+    np.testing.assert_array_equal(np.asarray(res.ok), [True, True, False, False])
+    # the zero crossing, interpolated between r_H (1 -+ 1e-4), is r_H to 1e-7 relative
+    r_cross = rs[1] - growth[1] * (rs[2] - rs[1]) / (growth[2] - growth[1])
+    assert abs(r_cross / r_h - 1) < 1e-7
+    # and the critical pair oscillates at the Lorenz Hopf frequency (in the rotating frame)
+    hopf = solve_laser(**_lorenz_point(r_h, sigma, gamma), throw=False)
+    assert abs(float(hopf.growth_rate)) < 1e-9 * gamma
+    freq = _critical_frequency(hopf, _lorenz_point(r_h, sigma, gamma))
+    np.testing.assert_allclose(abs(freq), gamma * np.sqrt(b * (sigma + r_h)), rtol=1e-7)
+
+
+def _critical_frequency(res, p):
+    from jaxtls._models.laser_equations import linear_stability, ode_args, prepare
+
+    flat, _ = prepare(dict(p, omega_frame=None, a0=None), "effective")
+    flat["omega_frame"] = jnp.atleast_1d(res.omega)
+    y = jnp.stack([res.populations["u"], res.populations["l"], jnp.real(res.coherence),
+                   jnp.imag(res.coherence), res.amplitude, 0 * res.amplitude]).reshape(1, 6)  # fmt: skip
+    return float(linear_stability(y, ode_args(flat, "effective"), jnp.array([True]))[1][0])
+
+
+def _perturbation_growth(p, res, t_end, eps=1e-7):
+    """Integrate Eqs. (B1, B2, 25, 26) from the closed-form state plus a perturbation (diffrax,
+    independent of the eigenvalue analysis) and return |y(t_end) - y*| / |y(0) - y*|."""
+    import diffrax
+
+    from jaxtls._models.laser_equations import ode_args, prepare
+
+    flat, _ = prepare(dict(p, omega_frame=None, a0=None), "effective")
+    flat["omega_frame"] = jnp.atleast_1d(res.omega)
+    args = jax.tree_util.tree_map(lambda x: x[0], ode_args(flat, "effective"))
+    y_star = jnp.array([float(res.populations["u"]), float(res.populations["l"]), float(jnp.real(res.coherence)),
+                        float(jnp.imag(res.coherence)), float(res.amplitude), 0.0])  # fmt: skip
+    dy = eps * jnp.array([1.0, -1.0, 0.5, 0.3, 1.0, 0.0]) * jnp.maximum(jnp.abs(y_star), 1e-3)
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(_rhs), diffrax.Dopri8(), t0=0.0, t1=t_end, dt0=None, y0=y_star + dy, args=args,
+        stepsize_controller=diffrax.PIDController(rtol=1e-11, atol=1e-16), max_steps=400_000,
+    )  # fmt: skip
+
+    # the phase of (sigma_ul, a) drifts freely (neutral mode): compare gauge-invariant quantities
+    def invariants(y):
+        return jnp.array([y[0], y[1], jnp.hypot(y[2], y[3]), jnp.hypot(y[4], y[5])])
+
+    return float(jnp.linalg.norm(invariants(sol.ys[-1]) - invariants(y_star)) / jnp.linalg.norm(dy))
+
+
+def test_unstable_bad_cavity_point_is_flagged_and_raises():
+    """The issue's bad-cavity point: gamma_b = 6.5 Gamma / 2, pump ratio 348 (far beyond the
+    Lorenz-Haken threshold r_H = 18.85): the closed form is a fixed point but not what the laser
+    does. It raises by default, is flagged with throw=False (also under jit), and a perturbation
+    of it grows in a direct integration while one of a stable point decays."""
+    p = _lorenz_point(348.0)
+    with pytest.raises(jaxtls.SteadyStateError, match="linearly unstable"):
+        solve_laser(**p)
+    res = solve_laser(**p, throw=False)
+    assert bool(res.lasing) and not bool(res.stable) and not bool(res.ok)
+    growth = float(res.growth_rate)
+    assert growth > 1e-5
+    assert _perturbation_growth(p, res, t_end=15 / growth) > 1e3
+    p_ok = _lorenz_point(10.0)
+    res_ok = solve_laser(**p_ok)
+    assert bool(res_ok.stable) and float(res_ok.growth_rate) < 0
+    assert _perturbation_growth(p_ok, res_ok, t_end=15 / abs(float(res_ok.growth_rate))) < 1e-3
+    # under jit: throw=True raises inside the computation, throw=False flags
+    g = float(p["g"])
+    kw = {k: v for k, v in p.items() if k != "g"}
+    with pytest.raises(Exception, match="cannot be trusted"):
+        jax.block_until_ready(jax.jit(lambda g: solve_laser(**kw, g=g).intensity)(g))
+    ok = jax.jit(lambda g: solve_laser(**kw, g=g, throw=False).ok)(g)
+    assert not bool(ok)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(rtol=-1.0), "rtol"),
+        (dict(atol=float("nan")), "atol"),
+        (dict(t_max=-1.0), "t_max"),
+        (dict(steady_tol=0.0), "steady_tol"),
+        (dict(max_steps=0), "max_steps"),
+        (dict(max_steps=1.5), "max_steps"),
+    ],
+)
+def test_integration_controls_are_checked(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        solve_laser(**BASE, method="integrate", **kwargs)
+
+
+def test_none_and_vanishing_coupling_are_refused():
+    with pytest.raises(ValueError, match="E_u is required"):
+        solve_laser(**dict(BASE, E_u=None))
+    with pytest.raises(ValueError, match="g is too small"):
+        solve_laser(**dict(BASE, g=1e-300), method="integrate")
+    # the closed form handles it: no lasing, finite, trusted
+    res = solve_laser(**dict(BASE, g=1e-300))
+    assert not bool(res.lasing) and float(res.intensity) == 0.0 and bool(res.ok)

@@ -14,7 +14,8 @@ import os
 import numpy as np
 
 from .._models.bloch import bloch_gain, subband_density
-from .._models.laser import laser_li_curve, solve_laser
+from .._models.laser import solve_laser
+from .._models.laser_li import laser_li_curve
 
 __all__ = ["frequency_pulling_figure", "li_curve_figure", "bloch_gain_figure"]
 
