@@ -16,10 +16,17 @@ __all__ = ["plot_store", "parse_sel"]
 MAX_CURVES = 12  # a 2-D output with one short dimension is drawn as curves, one per value
 
 
-def parse_sel(sel) -> dict:
-    """``None``, a mapping, or strings ``"name=value"`` (as given on the command line) -> dict.
+class Nearest(float):
+    """A selection value meaning "the grid value nearest to this" (``name~value``)."""
 
-    Values are parsed as numbers when they look like numbers.
+
+def parse_sel(sel) -> dict:
+    """``None``, a mapping, or strings ``"name=value"`` / ``"name~value"`` (as given on the
+    command line) -> dict.
+
+    ``name=value`` selects that grid value exactly (a number must be on the grid, to a relative
+    1e-9 of the grid's spacing); ``name~value`` the nearest grid value. Values are parsed as
+    numbers when they look like numbers.
     """
     if sel is None:
         return {}
@@ -29,12 +36,15 @@ def parse_sel(sel) -> dict:
         sel = [s for s in sel.replace(",", " ").split() if s]
     out = {}
     for item in sel:
-        if "=" not in item:
-            raise ValueError(f"selection {item!r} must look like name=value")
-        k, v = item.split("=", 1)
+        if "=" not in item and "~" not in item:
+            raise ValueError(f"selection {item!r} must look like name=value (exact) or name~value (nearest)")
+        near = "~" in item and ("=" not in item or item.index("~") < item.index("="))
+        k, v = item.split("~" if near else "=", 1)
         try:
-            out[k.strip()] = float(v)
+            out[k.strip()] = Nearest(v) if near else float(v)
         except ValueError:
+            if near:
+                raise ValueError(f"selection {item!r}: name~value needs a number") from None
             out[k.strip()] = v.strip()
     return out
 
@@ -54,20 +64,49 @@ def _label(var) -> str:
     return f"{var.name} [{units}]" if units else str(var.name)
 
 
-def _select(da, sel: dict):
+def _index(key, values, value) -> int:
+    """Index of `value` in the 1-D grid `values`: exact (to 1e-9 of the spacing) unless `value`
+    is `Nearest`; a value off the grid raises, naming its neighbours."""
+    values = np.asarray(values, float)
+    i = int(np.nanargmin(np.abs(values - float(value))))
+    if isinstance(value, Nearest):
+        return i
+    spacing = np.nanmin(np.abs(np.diff(np.unique(values)))) if values.size > 1 else max(abs(values[0]), 1.0)
+    if abs(values[i] - float(value)) <= 1e-9 * spacing:
+        return i
+    lo = values[values < value].max(initial=-np.inf)
+    hi = values[values > value].min(initial=np.inf)
+    near = " and ".join(f"{v:.6g}" for v in (lo, hi) if np.isfinite(v))
+    raise ValueError(
+        f"{key} = {float(value):.6g} is not on the grid (nearest values: {near}); select one of them, or "
+        f"write {key}~{float(value):.6g} for the nearest grid value"
+    )
+
+
+def _select(da, sel: dict) -> tuple:
+    """`da` reduced by `sel`; returns ``(da, actual)`` with the grid values actually selected."""
+    actual = {}
     for key, value in sel.items():
         if key in da.dims:
             coord = da[key]
             if np.issubdtype(coord.dtype, np.number) and not isinstance(value, str):
-                da = da.isel({key: int(np.nanargmin(np.abs(coord.values - value)))})
+                i = _index(key, coord.values, value)
+                actual[key] = float(coord.values[i])
+                da = da.isel({key: i})
             else:
-                da = da.sel({key: value})
+                try:
+                    da = da.sel({key: value})
+                except KeyError:
+                    raise ValueError(f"{key} = {value!r} is not on the grid ({list(coord.values)})") from None
+                actual[key] = value
         elif key in da.coords and da[key].ndim == 1:  # a parameter of a zipped axis
             dim = da[key].dims[0]
-            da = da.isel({dim: int(np.nanargmin(np.abs(da[key].values - float(value))))})
+            i = _index(key, da[key].values, float(value))
+            actual[key] = float(da[key].values[i])
+            da = da.isel({dim: i})
         else:
             raise ValueError(f"cannot select {key!r}: the output's dimensions are {list(da.dims)}")
-    return da
+    return da, actual
 
 
 def _axis_coord(da, name):
@@ -99,8 +138,9 @@ def plot_store(store_path, output: str, out_file=None, x: str | None = None, y: 
       a curve against it. Two left: a map (`x` horizontal, `y` vertical) -- or, when `y` is not
       given and one dimension has at most 12 values, one curve per value of it against the
       other. Defaults: the longest dimension as `x`, the other as `y`.
-    - `sel`: reduce the other dimensions: ``{"omega_cav": 1.0}`` or ``["omega_cav=1.0"]``
-      (nearest value).
+    - `sel`: reduce the other dimensions: ``{"omega_cav": 1.0}`` or ``["omega_cav=1.0"]`` (a
+      grid value, exactly: a value off the grid raises naming its neighbours), or
+      ``["omega_cav~0.97"]`` (the nearest grid value). The title shows the values selected.
     - `title`, `dpi`: figure title (default: model and selection) and resolution.
 
     **Returns:** the path written.
@@ -110,11 +150,23 @@ def plot_store(store_path, output: str, out_file=None, x: str | None = None, y: 
 
     from .store import open_store
 
-    ds = open_store(store_path)
+    try:
+        ds = open_store(store_path)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # damaged metadata: JSON, codec or Zarr errors
+        raise ValueError(f"cannot read the scan store {str(store_path)!r}: {type(err).__name__}: {err}") from err
     if output not in ds.data_vars:
         raise ValueError(f"{output!r} is not in the store; outputs: {', '.join(ds.data_vars)}")
     sel = parse_sel(sel)
-    da = _select(ds[output], sel).load()
+    da, sel = _select(ds[output], sel)
+    try:
+        da = da.load()
+    except Exception as err:
+        raise ValueError(
+            f"cannot read {output!r} from the scan store {str(store_path)!r} (damaged chunk files?): "
+            f"{type(err).__name__}: {err}"
+        ) from err
     if np.iscomplexobj(da.values):
         da = np.abs(da).assign_attrs(da.attrs).rename(f"|{output}|")
     if da.dtype == bool:
