@@ -24,7 +24,6 @@ OVERSIZED = {
     "jaxtls._models.floquet": 499,
     "jaxtls._models.selfconsistent": 460,
     "jaxtls._models.system": 539,
-    "jaxtls._workflows.scan": 1280,
 }
 
 

@@ -24,9 +24,9 @@ import zarr
 
 import jaxtls as jt
 from jaxtls._workflows import store as _store
-from jaxtls._workflows import scan as _scan
 from jaxtls._workflows.plot import plot_store
 from jaxtls._workflows.scan import CorruptChunkError, ScanDefinitionError, register_model, scan, scan_from_toml
+from jaxtls._workflows.scan import layout as _layout
 from jaxtls._workflows.store import open_store
 
 TESTS = Path(__file__).parent
@@ -149,13 +149,13 @@ def test_one_compilation_with_padded_last_chunk():
 
 
 def test_chunk_layout_and_automatic_size(monkeypatch):
-    choose = _scan._Layout.choose
+    choose = _layout.Layout.choose
     assert choose((400, 3), 1000) == (200, 3)  # whole trailing axis, balanced slices of the first
     assert choose((3, 400), 1000) == (2, 400)
     assert choose((3, 400), 100) == (1, 100)
     assert choose((5, 7), 1000) == (5, 7)
     assert choose((10,), 3) == (3,)
-    lay = _scan._Layout((11, 5), (2, 5))
+    lay = _layout.Layout((11, 5), (2, 5))
     assert lay.n_chunks == 6 and lay.region(5) == (slice(10, 11), slice(0, 5))
     idx, shape, n = lay.indices(5, 12)
     assert shape == (1, 5) and n == 5 and len(idx[0]) == 12 and idx[1][-1] == 4  # edge padding
@@ -164,13 +164,13 @@ def test_chunk_layout_and_automatic_size(monkeypatch):
     infos = []
     scan("classical", W.GRID, W.FIXED, progress=False, on_chunk=infos.append)
     assert len(infos) == 1 and infos[0].n_points == 55
-    monkeypatch.setattr(_scan, "MAX_POINTS_PER_DEVICE", 8)
+    monkeypatch.setattr(_layout, "MAX_POINTS_PER_DEVICE", 8)
     infos.clear()
     scan("classical", W.GRID, W.FIXED, progress=False, on_chunk=infos.append)
     assert len(infos) == 11 and max(i.n_points for i in infos) <= 8
     # the memory estimate is positive and scales with the model (per point, not per chunk)
-    monkeypatch.setattr(_scan, "MAX_POINTS_PER_DEVICE", 10**9)
-    monkeypatch.setattr(_scan, "_available_bytes", lambda devices: 10**6)
+    monkeypatch.setattr(_layout, "MAX_POINTS_PER_DEVICE", 10**9)
+    monkeypatch.setattr(_layout, "available_bytes", lambda devices: 10**6)
     infos.clear()
     scan("classical", W.GRID, W.FIXED, progress=False, on_chunk=infos.append)
     assert 1 < len(infos) <= 55
