@@ -146,3 +146,118 @@ def test_wrong_coordinate_values_are_damage(tmp_path):
     store = _store(tmp_path)
     zarr.open_array(store / "x", mode="r+", zarr_format=3)[0] = 7.0
     assert "x" in damaged_members(store, _template())
+
+
+# ------------------------------------------------------------------------------ through jt.scan
+
+import errno  # noqa: E402
+import textwrap  # noqa: E402
+import time  # noqa: E402
+
+import jaxtls as jt  # noqa: E402
+from jaxtls._workflows.scan.definition import CorruptChunkError  # noqa: E402
+
+FIXED = dict(E_u=1.0, E_l=0.0, eps=0.05, gamma_u=0.03, gamma_l=0.05, mu_l=0.1, T_u=0.02, T_l=0.02)
+GRID = {"mu_u": np.linspace(0.5, 1.5, 12), "omega": [0.95, 1.0, 1.05]}
+
+
+def _scan(store, **kw):
+    kw.setdefault("chunk_size", 6)
+    return jt.scan("classical", grid=GRID, fixed=FIXED, outputs=["rate", "entropy_production"], store=store,
+                   progress=False, **kw)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return _scan(None).load()
+
+
+def _same(ds, ref):
+    for name in ("rate", "entropy_production", "ok"):
+        np.testing.assert_array_equal(np.asarray(ds[name]), np.asarray(ref[name]))
+
+
+def test_overwrite_refuses_a_foreign_directory(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "thesis.tex").write_text("years of work")
+    with pytest.raises(NotAStoreError, match="not a jaxtls scan store"):
+        _scan(d, overwrite=True)
+    assert (d / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in d.iterdir()) == ["thesis.tex"]
+
+
+def test_overwrite_of_our_store_starts_over(tmp_path, reference):
+    store = tmp_path / "s.zarr"
+    _scan(store)
+    _same(_scan(store, overwrite=True), reference)
+    assert not lock_path(store).exists()
+
+
+def test_a_second_writer_gets_a_clear_error_and_the_first_finishes_bit_identical(tmp_path, reference):
+    store = tmp_path / "s.zarr"
+    script = textwrap.dedent(f"""
+        import time, numpy as np, jaxtls as jt
+        jt.scan("classical", grid={{"mu_u": np.linspace(0.5, 1.5, 12), "omega": [0.95, 1.0, 1.05]}},
+                fixed={FIXED!r}, outputs=["rate", "entropy_production"], store={str(store)!r},
+                chunk_size=6, progress=False, on_chunk=lambda info: time.sleep(0.4))
+    """)
+    first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.time()
+        while not (store / "_scan" / "done").exists() and time.time() - t0 < 120 and first.poll() is None:
+            time.sleep(0.05)
+        assert first.poll() is None, first.communicate()
+        with pytest.raises(StoreLockedError, match=f"process {first.pid}"):
+            _scan(store)
+    finally:
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert not lock_path(store).exists()
+    _same(jt.open_store(store), reference)
+
+
+def test_removed_output_is_reported_then_repaired(tmp_path, reference):
+    store = tmp_path / "s.zarr"
+    _scan(store)
+    shutil.rmtree(store / "rate")
+    with pytest.raises(CorruptChunkError, match="'rate' is missing"):
+        _scan(store)
+    with pytest.warns(UserWarning, match="recomputing every chunk"):
+        ds = _scan(store, recompute_corrupted=True)
+    _same(ds, reference)
+    _same(_scan(store), reference)  # and now it resumes cleanly
+
+
+@pytest.mark.parametrize("member", ["zarr.json", "mu_u/zarr.json", "rate/zarr.json"])
+def test_garbage_metadata_is_reported_then_repaired(tmp_path, reference, member):
+    store = tmp_path / "s.zarr"
+    _scan(store)
+    (store / member).write_text("{garbage")
+    with pytest.raises(CorruptChunkError, match="damaged"):
+        _scan(store)
+    with pytest.warns(UserWarning, match="rebuilt damaged parts"):
+        ds = _scan(store, recompute_corrupted=True)
+    _same(ds, reference)
+
+
+def test_disk_full_leaves_a_resumable_store(tmp_path, reference, monkeypatch):
+    from jaxtls._workflows.store import ZarrSink
+
+    store = tmp_path / "s.zarr"
+    real = ZarrSink.write
+    calls = []
+
+    def full(self, index, region, data):
+        calls.append(index)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, index, region, data)
+
+    monkeypatch.setattr(ZarrSink, "write", full)
+    with pytest.raises(OSError, match="No space left on device.*resumable") as info:
+        _scan(store)
+    assert info.value.errno == errno.ENOSPC and "\n" not in str(info.value)
+    monkeypatch.setattr(ZarrSink, "write", real)
+    assert not lock_path(store).exists()
+    _same(_scan(store), reference)

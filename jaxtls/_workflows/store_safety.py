@@ -42,6 +42,7 @@ __all__ = [
     "StoreLock",
     "lock_path",
     "damaged_members",
+    "root_attrs",
     "repair_members",
 ]
 
@@ -52,11 +53,11 @@ class NotAStoreError(ValueError):
     """A path that is not (provably) a jaxtls scan store; nothing was changed."""
 
 
-class StoreLockedError(RuntimeError):
-    """Another process holds the store's lock; nothing was changed."""
+class StoreLockedError(OSError):
+    """Another process holds the store's lock (an `OSError`, like EBUSY); nothing was changed."""
 
 
-def _root_attrs(path: Path) -> dict | None:
+def root_attrs(path: Path) -> dict | None:
     """The root group's attributes, or None if the metadata cannot be read."""
     try:
         meta = json.loads(Path(path, "zarr.json").read_text())
@@ -70,7 +71,7 @@ def _root_attrs(path: Path) -> dict | None:
 
 def is_scan_store(path) -> bool:
     """Whether `path` is a directory whose root metadata carries the jaxtls scan-store marker."""
-    attrs = _root_attrs(Path(path)) if Path(path).is_dir() else None
+    attrs = root_attrs(Path(path)) if Path(path).is_dir() else None
     return attrs is not None and attrs.get("scan_format") == FORMAT
 
 
@@ -243,12 +244,13 @@ def damaged_members(path, template: Template) -> dict[str, str]:
     damaged: ``{member: problem}`` (empty when intact). Reads only.
 
     Checks the root metadata (readable, the jaxtls marker), every output array and the
-    bookkeeping arrays (metadata readable, shape as the template says) and every coordinate
+    bookkeeping arrays (metadata readable; an output's leading dimensions are the template's
+    shape: extra trailing dimensions of an output are its own) and every coordinate
     array (metadata readable, values equal to the scan definition's).
     """
     path = Path(path)
     problems: dict[str, str] = {}
-    attrs = _root_attrs(path)
+    attrs = root_attrs(path)
     if attrs is None:
         problems["zarr.json"] = "the root metadata cannot be read"
     elif attrs.get("scan_format") != FORMAT:
@@ -260,8 +262,9 @@ def damaged_members(path, template: Template) -> dict[str, str]:
         if meta is None:
             what = "is missing" if not Path(path, name).exists() else "has unreadable metadata"
             problems[name] = f"array {name!r} {what}"
-        elif shape is not None and tuple(meta.get("shape", ())) != shape:
-            problems[name] = f"array {name!r} has shape {tuple(meta.get('shape', ()))}, expected {shape}"
+        elif shape is not None and tuple(meta.get("shape", ()))[: len(shape)] != shape:
+            stored = tuple(meta.get("shape", ()))
+            problems[name] = f"array {name!r} has shape {stored}, expected the grid's {shape} (leading dimensions)"
     for name, (_, values, _) in template.coords.items():
         meta = _array_meta(path, name)
         if meta is None:

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import zarr
 
 from ..._models.registry import ModelSpec, registered_models, resolve_model
-from ..store import MemorySink
+from ..store import MemorySink, check_writable
+from ..store_safety import StoreLock, StoreLockedError, is_scan_store
 from . import layout as _layout
 from .axes import check_names, check_values, normalize_fixed, parse_axes
 from .definition import ScanDefinitionError, definition_hash, scan_definition
 from .devices import barrier, init_distributed, local_devices, next_stage, want_distributed
-from .metadata import CHECK_VARIABLE
+from .metadata import CHECK_VARIABLE, expected_layout
 from .metadata import template as dataset_template
 from .outputs import chunk_outputs
 from .resume import chunks_to_compute, open_sink, stored_vars_of
@@ -151,6 +153,12 @@ class _Probe:
         target = _layout.auto_chunk_points(self._probe()["bytes_per_point"], self.plan.devices)
         return _layout.Layout.choose(self.plan.shape, target)
 
+    def expected(self, block: tuple):
+        """What the store must hold (coordinates, outputs over the grid), without tracing."""
+        p = self.plan
+        names = [*p.outputs, p.check_name] if p.check_name else list(p.outputs)
+        return expected_layout(p.spec, p.axes, p.fixed, names, _layout.Layout(p.shape, block))
+
     def template(self, block: tuple):
         p = self.plan
         avals = self._probe()["avals"]
@@ -204,8 +212,16 @@ def _compute(plan, probe, sink, layout, todo, stored_vars, progress, on_chunk) -
         host = jax.device_get(out)
         data = {k: np.asarray(v)[:n].reshape(valid_shape + v.shape[1:]) for k, v in host.items()}
         failed = int(n - np.count_nonzero(data[check_name])) if check_name in data else 0
-        sink.write(c, layout.region(c), data)
-        sink.mark_done(c, failed)
+        try:
+            sink.write(c, layout.region(c), data)
+            sink.mark_done(c, failed)
+        except OSError as err:  # disk full, quota, lost mount: the store stays resumable
+            raise OSError(
+                err.errno,
+                f"writing chunk {c} of the scan store {str(plan.path)!r} failed ({err.strerror or err}); "
+                "every finished chunk is kept and the store is resumable: fix the cause (e.g. free disk space) "
+                "and rerun the same scan",
+            ) from err
         bar.update(n)
         if on_chunk is not None:
             on_chunk(ChunkInfo(c, n, padded, time.perf_counter() - t0, pid, shards, traces[0], failed))
@@ -341,12 +357,41 @@ def scan(
     if recompute_corrupted is None:
         recompute_corrupted = os.environ.get("JAXTLS_RECOMPUTE_CORRUPTED", "").lower() in ("1", "true", "yes", "on")
     probe = _Probe(plan)
-    sink, block = open_sink(plan, probe, overwrite)
-    layout = _layout.Layout(plan.shape, block)
-    stored_vars = stored_vars_of(plan, sink)
-    todo = chunks_to_compute(plan, sink, layout, stored_vars, verify, recompute_corrupted)
-    if todo:
-        _validate_chunks(plan, layout, todo)  # host-side checks of parameter combinations
-        _compute(plan, probe, sink, layout, todo, stored_vars, progress, on_chunk)
-    _finish(plan, sink)
+    lock = _lock(plan.path)
+    try:
+        sink, block = open_sink(plan, probe, overwrite, recompute_corrupted)
+        layout = _layout.Layout(plan.shape, block)
+        stored_vars = stored_vars_of(plan, sink)
+        todo = chunks_to_compute(plan, sink, layout, stored_vars, verify, recompute_corrupted)
+        if todo:
+            _validate_chunks(plan, layout, todo)  # host-side checks of parameter combinations
+            _compute(plan, probe, sink, layout, todo, stored_vars, progress, on_chunk)
+        _finish(plan, sink)
+    finally:
+        if lock is not None:
+            lock.release()
     return sink.dataset()
+
+
+def _lock(path):
+    """The store's exclusive lock (`StoreLock`), taken by process 0 for the whole scan (the
+    processes of one distributed scan write one store together). A finished store on a
+    read-only file system is read without one."""
+    if path is None or jax.process_index() != 0:
+        return None
+    lock = StoreLock(path)
+    if not path.parent.is_dir():  # a new store in a new directory: the lock lives beside it
+        check_writable(path)  # the clear error first (a path under a regular file, permissions)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return lock.acquire()
+    except StoreLockedError:
+        raise
+    except OSError as err:
+        if is_scan_store(path) and bool(dict(zarr.open_group(path, mode="r", zarr_format=3).attrs).get("complete")):
+            return None
+        raise OSError(
+            err.errno,
+            f"cannot create the lock file {str(lock.path)!r} of the scan store {str(path)!r}: "
+            f"{err.strerror or err} (nothing was computed)",
+        ) from err

@@ -13,7 +13,7 @@ import numpy as np
 from ..._engine.config import VERSION
 from ..store import FORMAT, Template, VarSpec
 
-__all__ = ["CHECK_VARIABLE", "PHYSICAL_PARAMETERS", "PARAMETER_DESCRIPTIONS", "template"]
+__all__ = ["CHECK_VARIABLE", "PHYSICAL_PARAMETERS", "PARAMETER_DESCRIPTIONS", "template", "expected_layout"]
 
 #: the boolean variable holding the model's trust check at every point
 CHECK_VARIABLE = "ok"
@@ -107,6 +107,15 @@ def template(spec, axes, fixed, outputs, out_avals, layout, definition, digest) 
         attrs=_attributes(spec, layout, definition, digest),
         n_chunks=layout.n_chunks,
     )
+
+
+def expected_layout(spec, axes, fixed, outputs, layout) -> Template:
+    """What a store of this scan must hold, known without tracing the model: the coordinates
+    and, per output, the grid's shape (the leading dimensions of its array); for checking an
+    existing store before any work (`jaxtls._workflows.store_safety.damaged_members`)."""
+    shape = tuple(layout.shape)
+    data = {name: VarSpec(dims=(), shape=shape, chunks=(), dtype=np.dtype("float64"), attrs={}) for name in outputs}
+    return Template(coords=_coords(spec, axes, fixed), data_vars=data, attrs={}, n_chunks=layout.n_chunks)
 
 
 def _units(spec, name: str) -> str | None:
