@@ -11,13 +11,14 @@ from ._engine.batched_solver import AutoSolver as AutoSolver
 from ._engine.batched_solver import BatchedBlockSolver as BatchedBlockSolver
 from ._engine.checks import ParameterError as ParameterError
 from ._engine.config import VERSION as __version__  # noqa: F401
+from ._engine.batched_solver import BlockTridiagonalSolver as BlockTridiagonalSolver
 from ._engine.diagnostics import Diagnostics as Diagnostics
 from ._engine.operators import boson_annihilator as boson_annihilator
 from ._engine.operators import fermion_annihilators as fermion_annihilators
 from ._engine.operators import tensor as tensor
 from ._engine.sector import LindbladStructure as LindbladStructure
 from ._engine.sector import Sector as Sector
-from ._engine.solvers import BlockTridiagonalSolver as BlockTridiagonalSolver
+from ._engine.solvers import AbstractSteadySolver as AbstractSteadySolver
 from ._engine.solvers import DenseSolver as DenseSolver
 from ._engine.superoperator import boson_bath as boson_bath
 from ._engine.superoperator import dissipator as dissipator

@@ -1,4 +1,5 @@
-"""`BatchedBlockSolver` against the dense and block-Thomas references (Jaynes-Cummings cavity).
+"""The block-tridiagonal kernel (`BatchedBlockSolver`, `BlockTridiagonalSolver`) against the dense
+LU and a SciPy sparse LU of the sector (Jaynes-Cummings cavity).
 
 Coefficient vector ``c`` (11 entries): ``[E_u, E_l, omega_cav, Re g, Im g, gamma_u f_u,
 gamma_u (1-f_u), gamma_l f_l, gamma_l (1-f_l), gamma_b (n_b+1), gamma_b n_b]``.
@@ -13,19 +14,14 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from jaxtls._engine.batched_kernel import assemble_batch_last, level_from_coeffs, solve_lanes
-from jaxtls._engine.batched_solver import BatchedBlockSolver
-from jaxtls._engine.batched_tangent import (
-    adjoint_solve_lanes,
-    dl_apply_lanes,
-    particular_solve_lanes,
-    residual_from_coeffs,
-)
-from jaxtls._engine.blocks import assemble
+from jaxtls._engine.batched_kernel import solve_lanes
+from jaxtls._engine.batched_solver import BatchedBlockSolver, BlockTridiagonalSolver
+from jaxtls._engine.batched_tangent import adjoint_solve_lanes, particular_solve_lanes
+from jaxtls._engine.blocks import assemble, dl_apply, level, level_from_coeffs, relative_residual
 from jaxtls._engine.diagnostics import diagnostics
 from jaxtls._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
 from jaxtls._engine.sector import LindbladStructure, Sector
-from jaxtls._engine.solvers import BlockTridiagonalSolver, DenseSolver
+from jaxtls._engine.solvers import DenseSolver
 
 RTOL = 1e-10
 
@@ -94,6 +90,16 @@ def _blocks(sector, c):
     return jax.vmap(assemble, (None, 0))(sector.ops, jnp.asarray(c))
 
 
+def solve_batch_first(solver, ops, c, tangents=False):
+    """Steady states ``(N, K, m)`` of coefficient vectors ``(N, T)`` through the interface."""
+
+    @jax.jit
+    def run(c):
+        return jnp.moveaxis(solver.solve(solver.init(ops, c.T, tangents=tangents)), -1, 0)
+
+    return run(jnp.asarray(c))
+
+
 def _rel(x, ref):
     """Max-norm relative error per batch point."""
     x, ref = np.asarray(x), np.asarray(ref)
@@ -102,16 +108,20 @@ def _rel(x, ref):
 
 
 @pytest.mark.parametrize("nmax", [3, 8, 20])
-def test_matches_dense_and_block_thomas(nmax):
+def test_matches_dense_and_sparse_lu(nmax):
     sector = cavity_sector(nmax)
     c = np.concatenate([random_coeffs(np.random.default_rng(nmax), 9), hard_coeffs()])
     blocks = _blocks(sector, c)
-    x = jax.jit(BatchedBlockSolver().solve_batch)(blocks, sector.ops)
-    x_dense = jax.jit(DenseSolver().solve_batch)(blocks, sector.ops)
-    x_old = jax.jit(BlockTridiagonalSolver().solve_batch)(blocks, sector.ops)
+    x = solve_batch_first(BatchedBlockSolver(), sector.ops, c)
+    x_dense = solve_batch_first(DenseSolver(), sector.ops, c)
     assert x.shape == (len(c), sector.num_levels, sector.block_size)
     assert np.all(_rel(x, x_dense) < RTOL), _rel(x, x_dense).max()
-    assert np.all(_rel(x, x_old) < RTOL), _rel(x, x_old).max()
+    x_sp = np.stack([_spsolve_reference(sector, ci) for ci in c])
+    assert np.all(_rel(x, x_sp) < RTOL), _rel(x, x_sp).max()
+    # with the factors for tangents (one piece), and the unchunked BlockTridiagonalSolver
+    for solver, tangents in ((BatchedBlockSolver(), True), (BlockTridiagonalSolver(), False)):
+        x_t = solve_batch_first(solver, sector.ops, c, tangents)
+        assert np.all(_rel(x_t, x_dense) < RTOL), _rel(x_t, x_dense).max()
     diag = jax.vmap(diagnostics, (None, 0, 0))(sector.ops, blocks, x)
     assert np.all(np.asarray(diag.ok))
     assert np.all(np.asarray(diag.residual) < 1e-13)
@@ -119,7 +129,7 @@ def test_matches_dense_and_block_thomas(nmax):
     pad = np.asarray(sector.ops.pad).diagonal(axis1=1, axis2=2) > 0
     assert np.all(np.asarray(x)[:, pad] == 0.0)
     if nmax == 20:  # the fixed elimination order is accurate enough on these hard cases too
-        x_np = jax.jit(BatchedBlockSolver(pivot=False).solve_batch)(blocks, sector.ops)
+        x_np = solve_batch_first(BatchedBlockSolver(pivot=False), sector.ops, c)
         assert np.all(_rel(x_np, x_dense) < RTOL), _rel(x_np, x_dense).max()
 
 
@@ -132,12 +142,9 @@ def test_large_thermal_photon_number():
             coeffs(g=0.01, gu=0.05, gl=0.05, gb=0.01, fu=0.2, fl=0.9, nb=6.0),
         ]
     )
-    blocks = _blocks(sector, c)
-    x = jax.jit(BatchedBlockSolver().solve_batch)(blocks, sector.ops)
-    x_dense = jax.jit(DenseSolver().solve_batch)(blocks, sector.ops)
-    x_old = jax.jit(BlockTridiagonalSolver().solve_batch)(blocks, sector.ops)
+    x = solve_batch_first(BatchedBlockSolver(), sector.ops, c)
+    x_dense = solve_batch_first(DenseSolver(), sector.ops, c)
     assert np.all(_rel(x, x_dense) < RTOL), _rel(x, x_dense).max()
-    assert np.all(_rel(x, x_old) < RTOL), _rel(x, x_old).max()
 
 
 def _photon_number(sector, nmax):
@@ -171,43 +178,42 @@ def test_deep_lasing_against_sparse_lu():
             coeffs(g=0.05, gu=0.02, gl=0.02, gb=1e-3, fu=0.99, fl=0.01, nb=0.0),
         ]
     )
-    blocks = _blocks(sector, c)
-    x = np.asarray(jax.jit(BatchedBlockSolver().solve_batch)(blocks, sector.ops))
-    x_old = np.asarray(jax.jit(BlockTridiagonalSolver().solve_batch)(blocks, sector.ops))
+    x = np.asarray(solve_batch_first(BatchedBlockSolver(), sector.ops, c))
     nph = _photon_number(sector, nmax)
     for i in range(len(c)):
         ref = _spsolve_reference(sector, c[i])
         assert _rel(x[i][None], ref[None])[0] < RTOL
-        assert _rel(x[i][None], x_old[i][None])[0] < RTOL
     n_mean = (nph * x).sum(axis=(1, 2))
     assert n_mean[0] > 80  # deep above threshold: ~98 photons
     assert abs(x[0, 0].sum()) < 1e-14  # P(level 0) is negligible
     np.testing.assert_allclose(np.sum(np.asarray(sector.ops.trace) * x, axis=(1, 2)), 1.0, rtol=1e-13)
 
 
-def test_single_point_vmap_chunks_and_batch_last():
+def test_single_point_vmap_chunks_and_lane_shapes():
     sector = cavity_sector(3)
     ops = sector.ops
     c = np.concatenate([random_coeffs(np.random.default_rng(7), 5), hard_coeffs()])  # 12 points
-    blocks = _blocks(sector, c)
-    ref = jax.jit(DenseSolver().solve_batch)(blocks, ops)
+    ref = solve_batch_first(DenseSolver(), ops, c)
     solver = BatchedBlockSolver()
-    # one point, jitted and not
-    np.testing.assert_array_less(_rel(jax.jit(solver.solve)(blocks[4], ops)[None], ref[4:5]), RTOL)
-    # vmap of the single-point solve (lanes become the batch)
-    x_vm = jax.jit(jax.vmap(solver.solve, (0, None)))(blocks, ops)
-    np.testing.assert_array_less(_rel(x_vm, ref), RTOL)
+
+    def one(ci, solver=solver):  # one point: no lanes
+        return solver.solve(solver.init(ops, ci))
+
+    np.testing.assert_array_less(_rel(jax.jit(one)(jnp.asarray(c[4]))[None], ref[4:5]), RTOL)
+    # vmap of the single-point solve (the mapped axis becomes a lane axis)
+    np.testing.assert_array_less(_rel(jax.jit(jax.vmap(one))(jnp.asarray(c)), ref), RTOL)
     # chunked batch (12 points in chunks of 5: the last chunk overlaps the previous one)
-    x_ch = jax.jit(BatchedBlockSolver(chunk_size=5).solve_batch)(blocks, ops)
-    np.testing.assert_array_less(_rel(x_ch, ref), RTOL)
-    # batch-last layout, assembled directly, chunked and whole
-    blocks_last = assemble_batch_last(ops, jnp.asarray(c))
-    np.testing.assert_allclose(blocks_last, jnp.moveaxis(blocks, 0, -1), rtol=1e-15, atol=1e-15)
-    x_last = jax.jit(BatchedBlockSolver(chunk_size=5).solve_batch_last)(blocks_last, ops)
-    np.testing.assert_array_less(_rel(jnp.moveaxis(x_last, -1, 0), ref), RTOL)
-    # a 2-D lane shape through the functional API
-    x_2d = jax.jit(solve_lanes)(blocks_last.reshape(blocks_last.shape[:-1] + (3, 4)), ops)
+    np.testing.assert_array_less(_rel(solve_batch_first(BatchedBlockSolver(chunk_size=5), ops, c), ref), RTOL)
+    # a 2-D lane shape through the interface, and stored batch-last blocks through solve_lanes
+    c_2d = jnp.asarray(c.T).reshape(-1, 3, 4)
+    x_2d = jax.jit(one)(c_2d)
+    assert x_2d.shape == (sector.num_levels, sector.block_size, 3, 4)
     np.testing.assert_array_less(_rel(jnp.moveaxis(x_2d.reshape(x_2d.shape[:2] + (12,)), -1, 0), ref), RTOL)
+    blocks_last = jnp.moveaxis(_blocks(sector, c), 0, -1)
+    x_last = jax.jit(solve_lanes)(blocks_last, ops)
+    np.testing.assert_array_less(_rel(jnp.moveaxis(x_last, -1, 0), ref), RTOL)
+    with pytest.raises(ValueError, match="chunk_size"):
+        BatchedBlockSolver(chunk_size=0)
 
 
 def test_coefficient_source_particular_and_adjoint_solves():
@@ -219,36 +225,38 @@ def test_coefficient_source_particular_and_adjoint_solves():
     c = np.concatenate([random_coeffs(rng, 6), hard_coeffs()])  # 13 points
     n = len(c)
     blocks = _blocks(sector, c)
-    ref = jax.jit(DenseSolver().solve_batch)(blocks, ops)
+    ref = solve_batch_first(DenseSolver(), ops, c)
     c_bl = jnp.asarray(c.T)
     src = (ops.blocks, ops.pad, c_bl)
     solver = BatchedBlockSolver(chunk_size=5)
-    x_bl, g_inv = jax.jit(solver.solve_coeffs_with_factors)(ops, c_bl)
+    state = jax.jit(lambda cc: solver.init(ops, cc))(c_bl)
+    x_bl, g_inv = state.x, state.g_inv
     np.testing.assert_array_less(_rel(jnp.moveaxis(x_bl, -1, 0), ref), RTOL)
-    np.testing.assert_array_less(_rel(jnp.moveaxis(jax.jit(solver.solve_coeffs)(ops, c_bl), -1, 0), ref), RTOL)
-    # levels formed from the coefficients equal the assembled blocks
+    # levels formed from the coefficients equal the assembled blocks, and so do stored ones
     blocks_last = jnp.moveaxis(blocks, 0, -1)
     for k in (0, 3, sector.num_levels - 1):
         np.testing.assert_allclose(level_from_coeffs(*src, k), blocks_last[k], rtol=0, atol=1e-15)
         for w in range(3):
-            np.testing.assert_allclose(level_from_coeffs(*src, k, w), blocks_last[k, w], rtol=0, atol=1e-15)
-    # residual check from the coefficients == the per-point diagnostics (on perturbed states,
+            np.testing.assert_allclose(level(src, k, w), blocks_last[k, w], rtol=0, atol=1e-15)
+            np.testing.assert_array_equal(level(blocks_last, k, w), blocks_last[k, w])
+    # residual from the coefficients == the per-point diagnostics (on perturbed states,
     # whose residual is not rounding noise; at the solution both are ~1e-17)
     x_pert = ref * (1 + 1e-3 * jnp.asarray(rng.normal(size=ref.shape)))
     res = jax.vmap(diagnostics, (None, 0, 0))(ops, blocks, x_pert).residual
-    res_c = residual_from_coeffs(src, jnp.moveaxis(x_pert, 0, -1))
+    res_c = relative_residual(src, jnp.moveaxis(x_pert, 0, -1))
     assert np.all(np.asarray(res) > 1e-8)
     np.testing.assert_allclose(res_c, res, rtol=1e-12, atol=0)
-    assert np.all(np.asarray(residual_from_coeffs(src, x_bl)) < 1e-14)
+    assert np.all(np.asarray(relative_residual(src, x_bl)) < 1e-14)
     # -dL x for random coefficient tangents (no padding term) == dense products
     dc = jnp.asarray(rng.normal(size=c_bl.shape))
-    b = dl_apply_lanes(ops.blocks, dc, x_bl)
+    b = dl_apply(ops.blocks, dc, x_bl)
     dense = np.stack([np.asarray(sector.dense_matrix(np.asarray(dc[:, i]))) for i in range(n)])
     xb = np.asarray(jnp.moveaxis(x_bl, -1, 0)).reshape(n, -1)
     b_ref = -np.einsum("nij,nj->ni", dense, xb)
     np.testing.assert_allclose(np.asarray(jnp.moveaxis(b, -1, 0)).reshape(n, -1), b_ref, rtol=0, atol=1e-13)
     # the particular solve: L y = b (consistent) and trace_0 . y_0 = 0, against a dense solve
     y = particular_solve_lanes(g_inv, src, b, ops.norm_row)
+    np.testing.assert_array_equal(solver.particular_solve(state, b), y)
     y_np = np.asarray(jnp.moveaxis(y, -1, 0)).reshape(n, -1)
     pad = np.diag(np.asarray(ops.pad).diagonal(axis1=1, axis2=2).reshape(-1))  # padded slots
     mats = np.stack([np.asarray(sector.dense_matrix(ci)) + pad for ci in c])
@@ -265,6 +273,7 @@ def test_coefficient_source_particular_and_adjoint_solves():
     ybar = jnp.asarray(rng.normal(size=y.shape))
     lt = jax.linear_transpose(lambda v: particular_solve_lanes(g_inv, src, v, ops.norm_row), b)(ybar)[0]
     ad = adjoint_solve_lanes(g_inv, src, ybar, ops.norm_row)
+    np.testing.assert_array_equal(solver.transpose_solve(state, ybar), ad)
     np.testing.assert_allclose(ad, lt, rtol=0, atol=1e-13 * float(jnp.max(jnp.abs(lt))))
     # and  <ybar, P b> = <A^T ybar, b>  with the dense inverse
     for i in range(3):

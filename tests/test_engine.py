@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import jaxtls as jt
+from jaxtls._engine.batched_solver import AutoSolver, BlockTridiagonalSolver
 from jaxtls._engine.blocks import assemble
 from jaxtls._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
 from jaxtls._engine.sector import LindbladStructure, Sector
-from jaxtls._engine.solvers import BlockTridiagonalSolver, DenseSolver
-from jaxtls._engine.steady import steady_state
+from jaxtls._engine.solvers import DenseSolver
 from jaxtls._engine.superoperator import dissipator, hamiltonian_superop, lindbladian, unvec, vec
 
 
@@ -72,6 +72,12 @@ def test_lead_and_bath_dissipators():
     # trace preservation: sum over populations of each column vanishes
     tr = np.eye(4).reshape(-1)
     np.testing.assert_allclose(tr @ np.asarray(lead), 0, atol=1e-14)
+
+
+def steady_state(ops, coeffs, solver=None):
+    """One point through the solver interface (no lanes)."""
+    solver = AutoSolver() if solver is None else solver
+    return solver.solve(solver.init(ops, coeffs, tangents=False))
 
 
 def _jc_structure(nmax):

@@ -1,14 +1,17 @@
-"""Batch-last block-tridiagonal steady-state solver with an unrolled small-block elimination.
+"""The block-tridiagonal elimination kernel: batch-last lanes, unrolled small-block elimination.
 
-`BatchedBlockSolver` solves the same problem as `jaxtls._engine.solvers.BlockTridiagonalSolver` --
-``L x = 0`` with ``trace . x = 1`` for a real block-tridiagonal sector Lindbladian given as
-``blocks`` of shape ``(K, 3, m, m)`` (``blocks[k, 0] = A_k`` couples level ``k-1`` into level
-``k``, ``blocks[k, 1] = B_k`` is the diagonal block, ``blocks[k, 2] = C_k`` couples level
-``k+1`` into level ``k``) -- with the same algorithm, but with a data layout and a kernel made
-for large batches of small blocks (XLA on CPU in particular).
+One kernel solves ``L x = 0`` with ``trace . x = 1`` for every real block-tridiagonal sector
+Lindbladian in jaxtls (`jaxtls._engine.batched_solver.BatchedBlockSolver`, and
+`BlockTridiagonalSolver`, which is the same kernel without batch chunks). The matrix is given
+by a source of `jaxtls._engine.blocks`: stored blocks ``(K, 3, m, m, *lanes)`` or, in
+production, the coefficients ``(terms, pad, c)`` from which each level's blocks are formed when
+the elimination visits it. ``A_k`` couples level ``k-1`` into level ``k``, ``B_k`` is the
+diagonal block, ``C_k`` couples level ``k+1`` into level ``k``. With `factors` the kernel also
+keeps ``G_k^{-1}``, which the tangent solve and its adjoint (`jaxtls._engine.batched_tangent`)
+use: one elimination for the steady state and every derivative.
 
-Algorithm (the same as `BlockTridiagonalSolver`)
-------------------------------------------------
+Algorithm
+---------
 1. Downward block elimination (block Thomas) from the top level: with ``S_K = 0``,
    ``S_k = -(B_k + C_k S_{k+1})^{-1} A_k`` for ``k = K-1, ..., 1``, so that the solution obeys
    ``x_k = S_k x_{k-1}``.
@@ -25,20 +28,13 @@ Algorithm (the same as `BlockTridiagonalSolver`)
 
 Layout
 ------
-Internally the batch sits on the *last* axes ("lanes"): a level's blocks are
-``(3, m, m, *lanes)``, the augmented system ``(m, 2m, *lanes)``, the factors ``(m, m, *lanes)``,
-so every elementwise operation is a contiguous, vectorisable loop over the batch, and the
-small-matrix algebra is a fixed, trace-time unrolled sequence of such operations (Python loops
-over the tiny ``m`` only). The loops over the ``K`` levels are `jax.lax.scan`s (downward and
-upward); batch elements are never looped over in Python.
-
-Inputs: `BatchedBlockSolver.solve_batch` takes the usual batch-first ``(N, K, 3, m, m)`` and
-moves each level's slice to batch-last *inside* the level loop (no transposed copy of the whole
-``K 3 m^2 N`` array, which costs as much as the solve itself); the result ``(K, m, N)`` is moved
-to ``(N, K, m)`` once at exit. `solve_batch_last` / `solve_lanes` take batch-last blocks
-directly (`assemble_batch_last` builds them). `solve` (one point) runs the same kernel with
-empty lanes; under `jax.vmap` the batch becomes the lanes, so ``jax.vmap(solver.solve)`` works
-(without batch chunks; `solve_batch` is faster for large batches).
+The batch sits on the *last* axes ("lanes"): a level's blocks are ``(3, m, m, *lanes)``, the
+augmented system ``(m, 2m, *lanes)``, the factors ``(m, m, *lanes)``, so every elementwise
+operation is a contiguous, vectorisable loop over the batch, and the small-matrix algebra is a
+fixed, trace-time unrolled sequence of such operations (Python loops over the tiny ``m`` only).
+The loops over the ``K`` levels are `jax.lax.scan`s (downward and upward); batch elements are
+never looped over in Python. Empty lanes are one point; under `jax.vmap` the mapped axis
+becomes a lane axis, so a vmapped one-point solve works too (without batch chunks).
 
 Small-block elimination and pivoting
 ------------------------------------
@@ -73,16 +69,16 @@ on GPU).
 
 Coefficients as the source, and derivatives
 -------------------------------------------
-``L(c) = sum_t c_t S_t`` is linear in the coefficients, so the kernel can also take the
-coefficients (``(T, *lanes)``, `solve_coeffs`) and form each level's blocks when the
-elimination visits it (`level_from_coeffs`: one small dense product per level, in cache) instead
-of reading a stored ``K 3 m^2 N`` array. The implicit derivatives (`jaxtls._engine.implicit`) use this
-path: `solve_coeffs_with_factors` also keeps ``G_k^{-1}`` (from the augmented
-``[G_k | -A_k | 1]``), the only stored factor; `particular_solve_lanes` then solves ``L y = b``
-for a tangent right-hand side, and `adjoint_solve_lanes` is its exact transpose (reverse mode),
-both with matrix-vector products only, forming ``A_k`` and ``C_k`` from the coefficients again.
-On the 2-core test VM a fresh ``K 3 m^2 N`` array (36 MB at ``N = 10^3``, ``n_max = 40``) costs
-about 20 ms in page faults alone, more than the arithmetic of the whole tangent solve.
+``L(c) = sum_t c_t S_t`` is linear in the coefficients, so the kernel takes the coefficients
+(``(T, *lanes)``) and forms each level's blocks when the elimination visits it
+(`jaxtls._engine.blocks.level_from_coeffs`: one small dense product per level, in cache) instead
+of reading a stored ``K 3 m^2 N`` array. With `factors` it also keeps ``G_k^{-1}`` (from the
+augmented ``[G_k | -A_k | 1]``), the only stored factor; `particular_solve_lanes` then solves
+``L y = b`` for a tangent right-hand side, and `adjoint_solve_lanes` is its exact transpose
+(reverse mode), both with matrix-vector products only, forming ``A_k`` and ``C_k`` from the
+coefficients again. On the 2-core test VM a fresh ``K 3 m^2 N`` array (36 MB at ``N = 10^3``,
+``n_max = 40``) costs about 20 ms in page faults alone, more than the arithmetic of the whole
+tangent solve.
 
 Cost and memory
 ---------------
@@ -94,10 +90,12 @@ small batches). The factors
 the chunk being solved, i.e. ``K * m * m * N_c * 8`` bytes with ``N_c = min(N, chunk_size)``
 (``K = 42``, ``m = 6``: 12 MB for ``N_c = 1024`` and 121 MB for ``N_c = 10^4``; ``K = 1002``:
 29 MB for ``N_c = 100`` and 296 MB for ``N_c = 1024``), besides the blocks themselves
-(``3 K m^2 N`` doubles, owned by the caller; none with `solve_coeffs`) and the result. Batch chunks (`chunk_size`,
-default 1024) are solved one after another in a `jax.lax.fori_loop`: this keeps each level's
-working set in cache (about 1.5x faster than one 10^4-point chunk on the 2-core test machine)
-and bounds the factor memory.
+(``3 K m^2 N`` doubles for a stored source; none from the coefficients) and the result. Batch
+chunks (`BatchedBlockSolver.chunk_size`, default 1024) are solved one after another in a
+`jax.lax.fori_loop`: this keeps each level's working set in cache (about 1.5x faster than one
+10^4-point chunk on the 2-core test machine) and bounds the factor memory. With the factors for
+derivatives (``init(..., tangents=True)``) the batch is solved in one piece and ``G^{-1}`` adds
+another ``K m^2`` doubles per point.
 """
 
 from __future__ import annotations
@@ -106,39 +104,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .blocks import lanes_of, level, slice_lanes, source_dtype
 from .sector import SectorOperators
 
-__all__ = ["assemble_batch_last", "level_from_coeffs", "materialise", "solve_core", "solve_lanes", "chunked"]
-
-_HI = jax.lax.Precision.HIGHEST
-
-
-def assemble_batch_last(ops: SectorOperators, coeffs: Float[Array, "N T"]) -> Float[Array, "K 3 m m N"]:
-    """Blocks of ``L(c_n) = sum_t c_nt S_t`` (plus padding) for a batch, batch axis last.
-
-    The same values as ``jax.vmap(jaxtls._steady.assemble, (None, 0))(ops, coeffs)`` moved to
-    shape ``(K, 3, m, m, N)``, computed directly in that layout.
-    """
-    blocks = jnp.tensordot(ops.blocks, coeffs, axes=((0,), (1,)), precision=_HI)
-    return blocks.at[:, 1].add(ops.pad[..., None])
-
-
-def level_from_coeffs(terms, pad, c, k, which: int | None = None):
-    """Blocks of level ``k`` of ``L(c) = sum_t c_t S_t`` (plus padding), batch-last.
-
-    `terms` ``(T, K, 3, m, m)`` (`SectorOperators.blocks`), `pad` ``(K, m, m)``, `c`
-    ``(T, *lanes)``, `k` a (traced) level index. Returns ``(3, m, m, *lanes)``, or the single
-    block ``(m, m, *lanes)`` ``A_k`` / ``B_k`` / ``C_k`` for ``which = 0 / 1 / 2``.
-    """
-    t_k = jax.lax.dynamic_index_in_dim(terms, k, 1, keepdims=False)  # (T, 3, m, m)
-    if which is not None:
-        t_k = t_k[:, which]
-    blk = jnp.tensordot(t_k, c, axes=((0,), (0,)), precision=_HI)
-    if which not in (None, 1):
-        return blk
-    p_k = jax.lax.dynamic_index_in_dim(pad, k, 0, keepdims=False)
-    p_k = p_k.reshape(p_k.shape + (1,) * (c.ndim - 1))
-    return blk + p_k if which == 1 else blk.at[1].add(p_k)
+__all__ = ["solve_core", "solve_chunked", "solve_lanes"]
 
 
 def _stage(fn, token, *args):
@@ -157,76 +126,14 @@ def _stage(fn, token, *args):
     return jax.lax.platform_dependent(token, *args, cpu=cpu, default=other)
 
 
-def materialise(x):
-    """`x` computed once and stored (on CPU), not re-fused into each of its consumers.
-
-    XLA:CPU fuses cheap elementwise producers (the gather of `jaxtls._engine.steady.assemble`) into
-    every consumer; for an array read by several kernels (the solver's level loop and the
-    residual checks) that repeats the work. Same mechanism as `_stage`: the token is 0 unless
-    the first entry is NaN, and both branches are the identity.
-    """
-    first = jnp.ravel(x)[0]
-    token = (first != first).astype(jnp.int32)
-    return _stage(lambda y: y, token, x)
-
-
-class _View:
-    """Static description of the lanes of one solve within `blocks`.
-
-    `batch_first`: ``blocks`` is ``(N, K, 3, m, m)``, else ``(K, 3, m, m, *lanes)``. `count`:
-    number of consecutive batch points handled, starting at a traced offset (``None``: all).
-    `coeffs`: ``blocks`` is instead a coefficient source ``(terms, pad, c)`` (see
-    `level_from_coeffs`; ``c`` is ``(T, *lanes)``) and each level's blocks are formed from the
-    coefficients when the level is visited (in cache; no ``K 3 m^2 N`` array is stored).
-    """
-
-    def __init__(self, batch_first: bool, count: int | None, coeffs: bool = False):
-        self.batch_first = batch_first
-        self.count = count
-        self.coeffs = coeffs
-
-    def shape(self, blocks):
-        """``(K, m, lanes)``."""
-        if self.coeffs:
-            terms, _, c = blocks
-            lanes = c.shape[1:] if self.count is None else (self.count,)
-            return terms.shape[1], terms.shape[3], lanes
-        if self.batch_first:
-            k_lv, m, lanes = blocks.shape[1], blocks.shape[3], blocks.shape[:1]
-        else:
-            k_lv, m, lanes = blocks.shape[0], blocks.shape[2], blocks.shape[4:]
-        if self.count is not None:
-            lanes = (self.count,)
-        return k_lv, m, lanes
-
-    def level(self, blocks, k, off):
-        """Blocks ``(3, m, m, *lanes)`` of level ``k`` (lanes from offset `off`)."""
-        k = k.astype(off.dtype)
-        z = jnp.zeros((), off.dtype)
-        if self.coeffs:
-            terms, pad, c = blocks
-            if self.count is not None:
-                c = jax.lax.dynamic_slice_in_dim(c, off, self.count, axis=1)
-            return level_from_coeffs(terms, pad, c, k)
-        if self.batch_first:
-            n, _, _, m, _ = blocks.shape
-            cnt = n if self.count is None else self.count
-            blk = jax.lax.dynamic_slice(blocks, (off, k, z, z, z), (cnt, 1, 3, m, m))[:, 0]
-            return jnp.moveaxis(blk, 0, -1)
-        if self.count is None:
-            return jax.lax.dynamic_index_in_dim(blocks, k, 0, keepdims=False)
-        m = blocks.shape[2]
-        return jax.lax.dynamic_slice(blocks, (k, z, z, z, off), (1, 3, m, m, self.count))[0]
-
-
-def _augmented(view, blocks, k, off, s_next, trace0, norm_row, inverse=False):
+def _augmented(src, k, s_next, trace0, norm_row, inverse=False):
     """``[G_k | -A_k]`` of shape ``(m, 2m, *lanes)`` with ``G_k = B_k + C_k S_{k+1}``
     (``[G_k | -A_k | 1]``, ``(m, 3m, *lanes)``, with `inverse`).
 
     At level 0 row `norm_row` of ``G`` is the trace row and right-hand-side column 0 is
     ``e_{norm_row}`` (``A_0 = 0``).
     """
-    blk = view.level(blocks, k, off)
+    blk = level(src, k)
     a, b, c = blk[0], blk[1], blk[2]
     m = a.shape[0]
     nd = a.ndim - 2
@@ -286,7 +193,7 @@ def _back_row(u, x_below):
     return acc
 
 
-def _level_factor(view, token, blocks, k, off, s_next, trace0, norm_row, pivot, inverse=False):
+def _level_factor(token, src, k, s_next, trace0, norm_row, pivot, inverse=False):
     """``S_k = -(B_k + C_k S_{k+1})^{-1} A_k``, shape ``(m, m, *lanes)``; with `inverse`,
     ``[S_k | G_k^{-1}]`` of shape ``(m, 2m, *lanes)``.
 
@@ -295,8 +202,8 @@ def _level_factor(view, token, blocks, k, off, s_next, trace0, norm_row, pivot, 
     """
     m = s_next.shape[0]
     t = _stage(
-        lambda bl, k, off, s, tr: _augmented(view, bl, k, off, s, tr, norm_row, inverse),
-        token, blocks, k, off, s_next, trace0,
+        lambda sr, k, s, tr: _augmented(sr, k, s, tr, norm_row, inverse),
+        token, src, k, s_next, trace0,
     )  # fmt: skip
     urows = []
     for _ in range(m):
@@ -309,23 +216,22 @@ def _level_factor(view, token, blocks, k, off, s_next, trace0, norm_row, pivot, 
     return jnp.stack(x)
 
 
-def solve_core(blocks, ops, view, off=None, pivot=True, factors=False):
-    """Core solver for the lanes of `blocks` described by `view`; returns ``(K, m, *lanes)``.
+def solve_core(src, ops: SectorOperators, pivot: bool = True, factors: bool = False):
+    """Steady states ``(K, m, *lanes)`` of the source `src` (`jaxtls._engine.blocks`), in one
+    piece.
 
     With `factors`, returns ``(x, Ginv)``: besides the solution, the inverses ``G_k^{-1}``
-    (``(K, m, m, *lanes)``; see `particular_solve_lanes`).
+    (``(K, m, m, *lanes)``; see `jaxtls._engine.batched_tangent.particular_solve_lanes`).
     """
-    k_lv, m, lanes = view.shape(blocks)
-    if off is None:
-        off = jnp.zeros((), jnp.int32)
-    dtype = blocks[2].dtype if view.coeffs else blocks.dtype
+    k_lv, m, lanes = lanes_of(src)
+    dtype = source_dtype(src)
     nd = len(lanes)
     trace = ops.trace.astype(dtype)
     r = ops.norm_row
 
     def down(s_next, k):
         token = (k < 0).astype(jnp.int32)  # 0 at run time, opaque to XLA's constant folding
-        out = _level_factor(view, token, blocks, k, off, s_next, trace[0], r, pivot, factors)
+        out = _level_factor(token, src, k, s_next, trace[0], r, pivot, factors)
         if factors:
             return out[:, :m], (out[:, :m], out[:, m:])
         return out, out
@@ -362,34 +268,35 @@ def solve_core(blocks, ops, view, off=None, pivot=True, factors=False):
     return x
 
 
-def chunked(blocks, ops, batch_first, n, chunk, pivot=True):
-    """Solve ``n`` lanes in consecutive chunks of `chunk` lanes (a `jax.lax.fori_loop`).
+def solve_chunked(src, ops: SectorOperators, chunk: int | None, pivot: bool = True):
+    """`solve_core` on a source with one lane axis of ``n`` lanes, in consecutive chunks of
+    `chunk` lanes (a `jax.lax.fori_loop`); in one piece when `chunk` is None, ``>= n``, or the
+    source has no or several lane axes.
 
-    `batch_first`: True / False for blocks in that layout, None for a coefficient source.
-
-    The last chunk is shifted back to end at lane ``n`` (it overlaps the previous one), so
-    `blocks` needs no padding copy. Returns ``(K, m, n)``.
+    The last chunk is shifted back to end at lane ``n`` (it overlaps the previous one), so the
+    source needs no padding copy. Returns ``(K, m, *lanes)``.
     """
-    view = _View(bool(batch_first), chunk, coeffs=batch_first is None)
-    k_lv, m, _ = view.shape(blocks)
+    k_lv, m, lanes = lanes_of(src)
+    if chunk is None or len(lanes) != 1 or chunk >= lanes[0]:
+        return solve_core(src, ops, pivot)
+    n = lanes[0]
 
     def body(i, out):
         start = jnp.minimum(i * chunk, n - chunk).astype(jnp.int32)
-        x = solve_core(blocks, ops, view, start, pivot)  # (K, m, chunk)
+        x = solve_core(slice_lanes(src, start, chunk), ops, pivot)  # (K, m, chunk)
         return jax.lax.dynamic_update_slice_in_dim(out, x, start, axis=2)
 
-    dtype = blocks[2].dtype if batch_first is None else blocks.dtype
-    out = jnp.zeros((k_lv, m, n), dtype)
+    out = jnp.zeros((k_lv, m, n), source_dtype(src))
     return jax.lax.fori_loop(0, -(-n // chunk), body, out)
 
 
 def solve_lanes(
-    blocks: Float[Array, "K 3 m m *lanes"], ops: SectorOperators, pivot: bool = True
-) -> Float[Array, "K m *lanes"]:
-    """Steady states for blocks laid out batch-last, in one piece (no chunks).
+    blocks: Float[Array, "K 3 m m ..."], ops: SectorOperators, pivot: bool = True
+) -> Float[Array, "K m ..."]:
+    """Steady states for stored blocks laid out batch-last, in one piece (no chunks).
 
     `blocks` has shape ``(K, 3, m, m, *lanes)`` with any (possibly empty) lane shape; the
     result has shape ``(K, m, *lanes)``, unit trace in every lane. `pivot` (static): partial
     pivoting in the block elimination.
     """
-    return solve_core(blocks, ops, _View(False, None), pivot=pivot)
+    return solve_core(blocks, ops, pivot)

@@ -11,7 +11,19 @@ from jaxtyping import Array, Bool, Float
 from .blocks import relative_residual
 from .sector import SectorOperators
 
-__all__ = ["Diagnostics", "diagnostics", "diagnostics_from_residual", "describe_failures"]
+__all__ = [
+    "Diagnostics",
+    "SteadyStateError",
+    "check_lanes",
+    "diagnostics",
+    "diagnostics_from_residual",
+    "describe_failures",
+]
+
+
+class SteadyStateError(RuntimeError):
+    """A steady state failed its checks (singular or non-unique Liouvillian, large residual,
+    negative eigenvalue, truncated Fock space). The message says which and how to fix it."""
 
 
 class Diagnostics(eqx.Module):
@@ -30,24 +42,21 @@ class Diagnostics(eqx.Module):
     ok: Bool[Array, ...]
 
 
-def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnostics:
-    """`Diagnostics` of one point: blocks ``(K, 3, m, m)``, solution ``(K, m)``."""
-    return _checks(ops, relative_residual(blocks, x), x, tol)
-
-
-def diagnostics_from_residual(ops: SectorOperators, residual, x, tol: float = 1e-8) -> Diagnostics:
-    """`Diagnostics` of a batch from its relative residuals (N,) and solutions ``(N, K, m)``.
-    The trace and eigenvalue checks are formed along the batch axis (contiguous, vectorised),
-    the same quantities as `diagnostics` per point."""
-    x_bl = jnp.moveaxis(x, 0, -1)  # (K, m, N)
+def check_lanes(ops: SectorOperators, residual, x, tol: float = 1e-8) -> Diagnostics:
+    """`Diagnostics` of steady states ``x`` ``(K, m, *lanes)`` (batch-last) from their relative
+    residuals ``(*lanes)``. The trace and eigenvalue checks are formed along the lanes
+    (contiguous, vectorised); each field has the lane shape."""
+    lanes = x.shape[2:]
+    x_bl = x.reshape(x.shape[:2] + (-1,))  # (K, m, N)
+    n = x_bl.shape[-1]
     trace_error = jnp.abs(jnp.einsum("km,kmn->n", ops.trace, x_bl, precision=jax.lax.Precision.HIGHEST) - 1.0)
-    flat = jnp.concatenate([x_bl.reshape(-1, x_bl.shape[-1]), jnp.zeros((1, x_bl.shape[-1]), x_bl.dtype)])
+    flat = jnp.concatenate([x_bl.reshape(-1, n), jnp.zeros((1, n), x_bl.dtype)])
     re = flat[ops.group_index[..., 0]] * ops.group_coef[..., 0, None]  # (G, g, g, N)
     im = flat[ops.group_index[..., 1]] * ops.group_coef[..., 1, None]
     g = re.shape[1]
     if g == 1:
         min_eig = jnp.min(re[:, 0, 0], axis=0)
-    elif g == 2:  # closed form for 2 x 2 Hermitian blocks
+    elif g == 2:  # closed form for 2 x 2 Hermitian blocks (no LAPACK call per block)
         a, d = re[:, 0, 0], re[:, 1, 1]
         b2 = re[:, 0, 1] ** 2 + im[:, 0, 1] ** 2
         min_eig = jnp.min(0.5 * (a + d) - jnp.sqrt(0.25 * (a - d) ** 2 + b2), axis=0)
@@ -55,26 +64,20 @@ def diagnostics_from_residual(ops: SectorOperators, residual, x, tol: float = 1e
         groups = jnp.moveaxis(jax.lax.complex(re, im), -1, 0)
         min_eig = jnp.min(jnp.linalg.eigvalsh(groups), axis=(1, 2))
     finite = jnp.all(jnp.isfinite(x_bl), axis=(0, 1))
+    residual = residual.reshape(-1)
     ok = finite & (residual < tol) & (trace_error < tol) & (min_eig >= -tol)
-    return Diagnostics(residual, trace_error, min_eig, ok)
+    return jax.tree_util.tree_map(lambda a: a.reshape(lanes), Diagnostics(residual, trace_error, min_eig, ok))
 
 
-def _checks(ops: SectorOperators, residual, x, tol) -> Diagnostics:
-    trace_error = jnp.abs(jnp.sum(ops.trace * x) - 1.0)
-    flat = jnp.concatenate([x.reshape(-1), jnp.zeros(1, x.dtype)])
-    re = flat[ops.group_index[..., 0]] * ops.group_coef[..., 0]
-    im = flat[ops.group_index[..., 1]] * ops.group_coef[..., 1]
-    groups = jax.lax.complex(re, im)
-    if groups.shape[-1] == 1:
-        min_eig = jnp.min(groups.real)
-    elif groups.shape[-1] == 2:  # closed form for 2 x 2 Hermitian blocks (no LAPACK call per block)
-        a, d, b = groups[..., 0, 0].real, groups[..., 1, 1].real, groups[..., 0, 1]
-        min_eig = jnp.min(0.5 * (a + d) - jnp.sqrt(0.25 * (a - d) ** 2 + jnp.abs(b) ** 2))
-    else:
-        min_eig = jnp.min(jnp.linalg.eigvalsh(groups))
-    finite = jnp.all(jnp.isfinite(x))
-    ok = finite & (residual < tol) & (trace_error < tol) & (min_eig >= -tol)
-    return Diagnostics(residual, trace_error, min_eig, ok)
+def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnostics:
+    """`Diagnostics` of one point: blocks ``(K, 3, m, m)``, solution ``(K, m)``."""
+    return check_lanes(ops, relative_residual(blocks, x), x, tol)
+
+
+def diagnostics_from_residual(ops: SectorOperators, residual, x, tol: float = 1e-8) -> Diagnostics:
+    """`Diagnostics` of a batch from its relative residuals (N,) and solutions ``(N, K, m)``
+    (batch-first; `check_lanes` with the batch moved last)."""
+    return check_lanes(ops, residual, jnp.moveaxis(x, 0, -1), tol)
 
 
 def describe_failures(diag: Diagnostics, tol: float) -> str | None:

@@ -20,8 +20,6 @@ superoperator bases once per model shape (see `jaxtls._engine.sector`).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -112,9 +110,3 @@ def dag(op):
 
 def _dense(op) -> np.ndarray:
     return op.toarray() if sp.issparse(op) else np.asarray(op)
-
-
-@functools.cache
-def two_level_fermions():
-    """``(c_u, c_l)`` for the two-level system, mode order (u, l); 4 x 4 dense."""
-    return fermion_annihilators(2)

@@ -15,19 +15,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .batched_solver import AutoSolver
-from .blocks import assemble
-from .diagnostics import diagnostics_from_residual
+from .diagnostics import check_lanes
 from .implicit import steady_state_and_residual
 from .sector import SectorOperators
-from .solvers import AbstractSteadySolver
 
-__all__ = ["steady_state", "solve_batch", "expectations", "dissipated"]
-
-
-def steady_state(ops: SectorOperators, coeffs, solver: AbstractSteadySolver | None = None):
-    """Steady state of ``L(c)`` on the sector (one point; vmap for batches)."""
-    solver = AutoSolver() if solver is None else solver
-    return solver.solve(assemble(ops, coeffs), ops)
+__all__ = ["solve_batch", "expectations", "dissipated"]
 
 
 def solve_batch(ops: SectorOperators, coeffs: Float[Array, "N T"], solver=None, tol=1e-8, chunk: int = 256):
@@ -45,16 +37,25 @@ def solve_batch(ops: SectorOperators, coeffs: Float[Array, "N T"], solver=None, 
     from the coefficients, and the memory of a differentiated batch is that of the factors,
     about ``2 K m^2`` doubles per point (``G^{-1}``, kept for the adjoint, and the ``S_k`` of
     the elimination).
+
+    **Arguments:** `ops` the `SectorOperators` of a `Sector`; `coeffs` ``(N, T)`` coefficient
+    vectors (ordered as the structure's Hamiltonian terms, then its jumps); `solver` any
+    `jaxtls._engine.solvers.AbstractSteadySolver` (default `AutoSolver`); `tol` the tolerance
+    of the checks; `chunk` points per piece (None: all at once).
+
+    **Returns:** ``(x, diagnostics)``: the real sector unknowns ``(N, K, m)`` and `Diagnostics`
+    of shape ``(N,)``.
     """
     solver = AutoSolver() if solver is None else solver
     return _solve_batch(solver, tol, chunk, ops, coeffs)
 
 
 def _run(solver, tol, ops, c):
-    """Solve and check one piece of a batch (differentiable through `steady_state_and_residual`)."""
-    x, residual = steady_state_and_residual(solver, ops, c)
-    residual, xs = jax.lax.stop_gradient((residual, x))
-    return x, diagnostics_from_residual(ops, residual, xs, tol)
+    """Solve and check one piece ``(n, T)`` of a batch (differentiable through
+    `steady_state_and_residual`, which works batch-last)."""
+    x, residual = steady_state_and_residual(solver, ops, c.T)
+    diag = check_lanes(ops, *jax.lax.stop_gradient((residual, x)), tol)
+    return jnp.moveaxis(x, -1, 0), diag
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))

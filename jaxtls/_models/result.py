@@ -7,14 +7,9 @@ import jax
 import numpy as np
 from jaxtyping import Array
 
-from .._engine.diagnostics import Diagnostics
+from .._engine.diagnostics import Diagnostics, SteadyStateError
 
 __all__ = ["TransitionResult", "SteadyStateError"]
-
-
-class SteadyStateError(RuntimeError):
-    """A steady state failed its checks (singular or non-unique Liouvillian, large residual,
-    negative eigenvalue, truncated Fock space). The message says which and how to fix it."""
 
 
 class TransitionResult(eqx.Module):
