@@ -2,54 +2,37 @@
 
 With bare energies in the Fermi functions (Eq. 9) the local master equation predicts negative
 entropy production for E_u - E_l < mu_u - mu_l < omega; with the effective energies of Eq. (14)
-it never does. Run: ``python examples/entropy_production.py``.
+it never does.
+
+The computation, its checks and the figure are `jaxtls.paper.classical_second_law` (the code
+`jaxtls reproduce` runs, so the numbers are the report's). Run ``python
+examples/entropy_production.py [--out-dir DIR] [--quick]``: prints the lowest entropy production
+of each prescription and the checks, writes the figure(s) and prints their paths. Units: hbar =
+k_B = 1, one energy unit (the transition energy E_u - E_l = 1).
 """
 
 from __future__ import annotations
 
-import os
+import argparse
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import jaxtls as jt  # noqa: E402
-
-PARAMS = dict(E_u=1.0, E_l=0.0, omega=1.2, eps=0.05, gamma_u=0.03, gamma_l=0.05, mu_l=0.0, T_u=0.05, T_l=0.05)
-
-
-def compute(quick: bool = False):
-    bias = np.linspace(0.7, 1.5, 81 if quick else 401)
-    out = {}
-    for occ in ("bare", "effective"):
-        out[occ] = jt.solve_classical(**dict(PARAMS, mu_u=PARAMS["mu_l"] + bias), occupations=occ)
-    return bias, out
+import jaxtls as jt
 
 
 def main(out_dir: str = ".", quick: bool = False) -> list[str]:
-    bias, res = compute(quick)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
-    for occ, style in (("bare", "C3--"), ("effective", "C0-")):
-        ax1.plot(bias, np.asarray(res[occ].rate), style, label=f"{occ} occupations")
-        ax2.plot(bias, np.asarray(res[occ].entropy_production), style, label=f"{occ} occupations")
-    for ax in (ax1, ax2):
-        ax.axhline(0, color="k", lw=0.6)
-        ax.axvline(PARAMS["E_u"] - PARAMS["E_l"], color="0.5", ls=":", lw=0.8)
-        ax.axvline(PARAMS["omega"], color="0.5", ls="-.", lw=0.8)
-    ax1.set_ylabel("rate $R$ (per unit time)")
-    ax2.set_ylabel(r"entropy production $\dot S$ ($k_B$ per unit time)")
-    ax2.set_xlabel(r"bias $\mu_u-\mu_l$ (energy units); dotted: $E_u-E_l$, dash-dotted: $\omega$")
-    ax1.set_title(r"Model A, $\omega > E_u-E_l$: bare occupations break the 2nd law", fontsize=10)
-    ax1.legend(fontsize=8)
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    path = os.path.join(out_dir, "entropy_production_bias.png")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    """Compute, print the key numbers and the checks, write the figure(s); returns the PNG paths."""
+    d = jt.paper.classical_second_law(quick)
+    for occ, sdot in d["entropy_production"].items():
+        i = sdot.argmin()
+        print(f"{occ:>9} occupations: lowest Sdot = {sdot[i]:+.4e} at mu_u - mu_l = {d['bias'][i]:.3f}")
+    for check in jt.paper.classical_second_law_checks(d):
+        print(check)
+    return jt.paper.classical_second_law_figure(out_dir, quick)
 
 
 if __name__ == "__main__":
-    print(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", default=".", help="directory for the PNG files")
+    parser.add_argument("--quick", action="store_true", help="the small grids of `jaxtls reproduce --quick`")
+    args = parser.parse_args()
+    for path in main(args.out_dir, quick=args.quick):
+        print(path)

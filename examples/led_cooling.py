@@ -32,12 +32,6 @@ import numpy as np  # noqa: E402
 
 import jaxtls as jt  # noqa: E402
 
-try:  # public names once exported; private modules otherwise
-    from jaxtls import lead_heat, optimize
-except ImportError:  # pragma: no cover
-    from jaxtls._workflows.optimize import optimize
-    from jaxtls._workflows.sensitivity import lead_heat
-
 T = 0.05
 PARAMS = dict(
     E_u=1.0, E_l=0.0, omega_cav=1.1, g=0.05, gamma_u=0.03, gamma_l=0.03, gamma_b=0.03,
@@ -50,8 +44,8 @@ N_MAX = 16
 
 def run(quick: bool = False, progress: bool = True):
     """Maximise the lead heat extraction; returns the `OptimizeResult`."""
-    return optimize(
-        "cavity", lead_heat, PARAMS, free=FREE, bounds=BOUNDS, maximize=True,
+    return jt.optimize(
+        "cavity", jt.lead_heat, PARAMS, free=FREE, bounds=BOUNDS, maximize=True,
         steps=200 if quick else 400, progress=progress, n_max=N_MAX,
     )  # fmt: skip
 
@@ -94,7 +88,7 @@ def main(out_dir: str = ".", quick: bool = False) -> list[str]:
     bb, dd = np.meshgrid(bias, det, indexing="ij")
     grid = dict(PARAMS, mu_u=PARAMS["mu_l"] + bb, omega_cav=1.0 + dd)
     res = jt.solve_cavity(**grid, n_max=N_MAX)
-    heat = np.asarray(lead_heat(res, grid))
+    heat = np.asarray(jt.lead_heat(res, grid))
     e_ph = np.asarray(res.effective_energy["ph"])
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
@@ -116,7 +110,7 @@ def main(out_dir: str = ".", quick: bool = False) -> list[str]:
     ax = axes[1]
     line = dict(PARAMS, mu_u=PARAMS["mu_l"] + bias, omega_cav=float(opt.params["omega_cav"]))
     rl = jt.solve_cavity(**line, n_max=N_MAX)
-    ax.plot(bias, np.asarray(lead_heat(rl, line)), "C3-", label="heat out of the leads $J$")
+    ax.plot(bias, np.asarray(jt.lead_heat(rl, line)), "C3-", label="heat out of the leads $J$")
     ax.plot(bias, np.asarray(rl.rate) * bias, "C0--", label=r"electrical power in $R(\mu_u-\mu_l)$")
     ax.axvline(s["E_ph"], color="k", ls=":", lw=0.8, label=r"$\tilde E_{ph}$")
     ax.axvline(s["bias"], color="g", ls="-", lw=0.8, label="optimum bias")

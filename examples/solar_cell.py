@@ -32,12 +32,6 @@ import numpy as np  # noqa: E402
 
 import jaxtls as jt  # noqa: E402
 
-try:  # public names once exported; private modules otherwise
-    from jaxtls import efficiency, electrical_power, optimize
-except ImportError:  # pragma: no cover
-    from jaxtls._workflows.optimize import optimize
-    from jaxtls._workflows.sensitivity import efficiency, electrical_power
-
 T, T_B = 0.03, 0.6
 PARAMS = dict(
     E_u=1.0, E_l=0.0, omega_cav=1.05, g=0.05, gamma_u=0.03, gamma_l=0.03, gamma_b=0.03,
@@ -51,8 +45,8 @@ CARNOT = 1.0 - T / T_B
 
 def run(quick: bool = False, progress: bool = True):
     """Maximise the electrical power; returns the `OptimizeResult`."""
-    return optimize(
-        "cavity", electrical_power, PARAMS, free=FREE, bounds=BOUNDS, maximize=True,
+    return jt.optimize(
+        "cavity", jt.electrical_power, PARAMS, free=FREE, bounds=BOUNDS, maximize=True,
         steps=200 if quick else 400, progress=progress, n_max=N_MAX,
     )  # fmt: skip
 
@@ -62,7 +56,7 @@ def path_efficiency(opt) -> tuple[np.ndarray, np.ndarray]:
     p = dict(PARAMS)
     p.update({k: np.asarray(v) for k, v in opt.param_history.items()})
     res = jt.solve_cavity(**p, n_max=N_MAX)
-    return np.asarray(electrical_power(res, p)), np.asarray(efficiency(res, p))
+    return np.asarray(jt.electrical_power(res, p)), np.asarray(jt.efficiency(res, p))
 
 
 def summary(opt) -> dict:
@@ -77,7 +71,7 @@ def summary(opt) -> dict:
         rate=float(r.rate),
         power=float(opt.value),
         heat_in=float(r.energy_current["b"]),
-        efficiency=float(efficiency(r, opt.params)),
+        efficiency=float(jt.efficiency(r, opt.params)),
         carnot=CARNOT,
         curzon_ahlborn=1.0 - np.sqrt(T / T_B),
         initial=float(opt.history[0]),
@@ -106,8 +100,8 @@ def main(out_dir: str = ".", quick: bool = False) -> list[str]:
     bias = np.linspace(0.0, 1.0, 101 if quick else 401)
     line = dict(PARAMS, mu_u=centre + bias / 2, mu_l=centre - bias / 2, omega_cav=s["omega_cav"])
     res = jt.solve_cavity(**line, n_max=N_MAX)
-    p_el = np.asarray(electrical_power(res, line))
-    eta = np.asarray(efficiency(res, line))
+    p_el = np.asarray(jt.electrical_power(res, line))
+    eta = np.asarray(jt.efficiency(res, line))
     solar = np.asarray(res.rate) < 0
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))

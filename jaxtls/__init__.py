@@ -64,6 +64,7 @@ from ._models.system import Lead as Lead
 from ._models.transient import TransientSolution as TransientSolution
 from ._models.transient import empty_state as empty_state
 from ._models.transient import evolve as evolve
+from ._workflows import paper as paper
 from ._workflows.optimize import OptimizeResult as OptimizeResult
 from ._workflows.optimize import optimize as optimize
 from ._workflows.plot import plot_store as plot_store
