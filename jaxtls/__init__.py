@@ -53,6 +53,10 @@ from ._models.laser import solve_laser as solve_laser
 from ._models.laser_li import LICurve as LICurve
 from ._models.laser_li import laser_li_curve as laser_li_curve
 from ._models.laser_trajectory import laser_trajectory as laser_trajectory
+from ._models.registry import ModelSpec as ModelSpec
+from ._models.registry import StaticOption as StaticOption
+from ._models.registry import register_model as register_model
+from ._models.registry import registered_models as registered_models
 from ._models.result import SteadyStateError as SteadyStateError
 from ._models.result import TransitionResult as TransitionResult
 from ._models.selfconsistent import SelfConsistencyError as SelfConsistencyError
@@ -70,12 +74,9 @@ from ._workflows.optimize import optimize as optimize
 from ._workflows.plot import plot_store as plot_store
 from ._workflows.scan import ChunkInfo as ChunkInfo
 from ._workflows.scan import CorruptChunkError as CorruptChunkError
-from ._workflows.scan import ModelSpec as ModelSpec
 from ._workflows.scan import ScanDefinitionError as ScanDefinitionError
 from ._workflows.scan import init_distributed as init_distributed
 from ._workflows.scan import load_scan_config as load_scan_config
-from ._workflows.scan import register_model as register_model
-from ._workflows.scan import registered_models as registered_models
 from ._workflows.scan import scan as scan
 from ._workflows.scan import scan_from_toml as scan_from_toml
 from ._workflows.sensitivity import efficiency as efficiency

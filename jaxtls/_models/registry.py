@@ -68,7 +68,12 @@ def _check_n_max(n):
 
 def parse_n_max(text: str):
     """Command-line form of ``n_max``: an integer or ``auto``."""
-    return text if text == "auto" else int(text)
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"n_max must be an integer >= 1 or 'auto', got {text!r}") from None
 
 
 def _occupations(allowed: tuple[str, ...], equations: str) -> StaticOption:

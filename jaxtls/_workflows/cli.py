@@ -2,10 +2,13 @@
 
 Commands:
 
-- ``jaxtls solve classical|cavity --E_u 1.0 ... [--json]``: one steady state (Model A / B).
+- ``jaxtls solve MODEL --E_u 1.0 ... [--json]``: one steady state of any registered model
+  (``classical``: Model A, ``cavity``: Model B, or one added with `jaxtls.register_model`);
+  its parameters and command-line options come from its `ModelSpec`.
 - ``jaxtls reproduce [--quick] [--out DIR]``: recompute the paper's results, write a report
   with figures, exit non-zero if a check fails.
-- ``jaxtls scan FILE.toml``: run or resume a parameter scan described in a TOML file.
+- ``jaxtls scan [--allow-import] FILE.toml``: run or resume a parameter scan described in a TOML
+  file (``--allow-import`` lets it name ``model = "package.module:function"``).
 - ``jaxtls plot STORE --output NAME [--out FILE]``: draw a 1-D curve or 2-D map from a store.
 """
 
@@ -15,21 +18,12 @@ import argparse
 import json
 import sys
 
-from .._models.cavity import solve_cavity
-from .._models.classical import solve_classical
+from .._models.registry import ModelSpec, available_fields, get_field, registered_models
+from .scan.metadata import PARAMETER_DESCRIPTIONS
 
-MODEL_PARAMETERS = {
-    "classical": ("E_u", "E_l", "omega", "eps", "gamma_u", "gamma_l", "mu_u", "mu_l", "T_u", "T_l"),
-    "cavity": (
-        "E_u", "E_l", "omega_cav", "g", "gamma_u", "gamma_l", "gamma_b",
-        "mu_u", "mu_l", "T_u", "T_l", "T_b",
-    ),
-}  # fmt: skip
-EXAMPLE = {
-    "E_u": 1.0, "E_l": 0.0, "omega": 1.1, "eps": 0.05, "omega_cav": 1.2, "g": 0.05,
-    "gamma_u": 0.03, "gamma_l": 0.05, "gamma_b": 0.02, "mu_u": 0.9, "mu_l": 0.1,
-    "T_u": 0.02, "T_l": 0.02, "T_b": 0.05,
-}  # fmt: skip
+
+def _units(spec: ModelSpec, name: str) -> str:
+    return spec.units.get(name, "energy units")
 
 
 def _number(text: str):
@@ -43,13 +37,28 @@ def _number(text: str):
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
 
 
-def _n_max(text: str):
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"n_max must be an integer >= 1 or 'auto', got {text!r}") from err
+def _parser(option):
+    """argparse type of a static option: its `parse`, with a one-line error."""
+
+    def parse(text: str):
+        try:
+            return option.parse(text)
+        except (ValueError, TypeError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    parse.__name__ = option.name
+    return parse
+
+
+def _plain(result) -> dict:
+    """A result without ``to_dict()``: every array field (dotted names) as floats / lists."""
+    import numpy as np
+
+    out = {}
+    for name in available_fields(result):
+        a = np.asarray(get_field(result, name))
+        out[name] = np.stack([a.real, a.imag], axis=-1).tolist() if np.iscomplexobj(a) else a.tolist()
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,17 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     solve = sub.add_parser("solve", help="solve one model's steady state and print its flows")
     models = solve.add_subparsers(dest="model", metavar="MODEL")
     models.required = True
-    for name, params in MODEL_PARAMETERS.items():
-        desc = "classical field in the RWA (Model A)" if name == "classical" else "quantized cavity (Model B)"
+    for name, spec in registered_models().items():
+        if spec.parameters is None:
+            continue  # parameters unknown: not on the command line
+        desc = spec.description or f"model {name!r}"
         mp = models.add_parser(name, help=desc, description=f"Steady state of the {desc}.")
-        for p in params:
-            mp.add_argument(f"--{p}", type=_number, required=True, metavar="X", help=f"{p} (energy units)")
-        mp.add_argument(
-            "--occupations", choices=["bare", "effective"], default="effective",
-            help="lead occupation prescription (default: effective, Eqs. 14/21)",
-        )  # fmt: skip
-        if name == "cavity":
-            mp.add_argument("--n_max", type=_n_max, default=30, help="photon cutoff or 'auto' (default 30)")
+        for p in spec.parameters:
+            what = PARAMETER_DESCRIPTIONS.get(p, p)
+            mp.add_argument(f"--{p}", type=_number, required=True, metavar="X", help=f"{what} ({_units(spec, p)})")
+        for option in spec.static or ():
+            if option.parse is None:
+                continue
+            mp.add_argument(
+                f"--{option.name}",
+                type=_parser(option),
+                choices=option.choices,
+                default=option.default,
+                help=option.help or option.name,
+            )
         mp.add_argument("--json", action="store_true", help="print one JSON object")
 
     rep = sub.add_parser("reproduce", help="recompute the paper's results and write a checked report")
@@ -84,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("file", help="scan definition (TOML)")
     sc.add_argument("--no-progress", action="store_true", help="no progress bar")
     sc.add_argument("--overwrite", action="store_true", help="discard an existing store and start again")
+    sc.add_argument(
+        "--allow-import",
+        action="store_true",
+        help='let the file name model = "package.module:function" (imports and runs that code; default: '
+        "registered model names only)",
+    )
     sc.add_argument(
         "--recompute-corrupted",
         action="store_true",
@@ -109,12 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _solve(args) -> int:
     import numpy as np
 
-    params = {p: getattr(args, p) for p in MODEL_PARAMETERS[args.model]}
-    if args.model == "classical":
-        res = solve_classical(**params, occupations=args.occupations)
-    else:
-        res = solve_cavity(**params, occupations=args.occupations, n_max=args.n_max)
-    out = res.to_dict()
+    spec = registered_models()[args.model]
+    params = {p: getattr(args, p) for p in spec.parameters}
+    static = {}
+    for option in spec.static or ():
+        if option.parse is not None and getattr(args, option.name) is not None:
+            static[option.name] = getattr(args, option.name)
+    res = spec.fn(**params, **static)
+    out = res.to_dict() if hasattr(res, "to_dict") else _plain(res)
     if args.json:
         print(json.dumps(out))
         return 0
@@ -145,6 +169,7 @@ def main(argv=None) -> int:
                     progress=not args.no_progress,
                     overwrite=args.overwrite,
                     recompute_corrupted=True if args.recompute_corrupted else None,
+                    allow_import=args.allow_import,
                 )
             except KeyboardInterrupt:
                 print("jaxtls: interrupted; rerun the same command to resume", file=sys.stderr)

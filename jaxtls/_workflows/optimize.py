@@ -1,8 +1,8 @@
 """Gradient-based optimisation of steady-state objectives (device design).
 
-`optimize` maximises or minimises a user objective -- any scalar function of the
-`TransitionResult` (and, optionally, of the parameters) -- over chosen physical parameters of
-`jaxtls.solve_classical` / `jaxtls.solve_cavity` with an optax optimiser. Gradients come from
+`optimize` maximises or minimises a user objective -- any scalar function of the model's result
+(and, optionally, of the parameters) -- over chosen physical parameters of any registered model
+(`jaxtls.register_model`; the built-ins ``"classical"`` and ``"cavity"``) with an optax optimiser. Gradients come from
 the implicit differentiation of the steady state (`jaxtls._engine.implicit`), so a step costs about a
 forward solve plus an adjoint solve, whatever the number of free parameters.
 
@@ -11,11 +11,13 @@ unconstrained ``u`` (all transforms are smooth and map ``u = 0`` to the starting
 a box is given):
 
 - a ``(lo, hi)`` bound: ``p = lo + (hi - lo) sigmoid(u)`` (the start must lie strictly inside);
-- positive parameters (rates ``gamma_*``, temperatures ``T_*``) without a box:
+- positive parameters (rule ``"positive"`` in the model's spec: rates ``gamma_*``,
+  temperatures ``T_*``) without a box:
   ``p = p0 softplus(u) / log 2`` -- stays > 0, steps are relative (about ``lr/2`` of ``p``);
 - other real parameters (energies, ``mu_*``, ``g``, ``eps``) without a box: ``p = p0 + s u``
-  with a scale ``s`` from `scales` (default: the smallest rate or temperature of the starting
-  point, the finest energy scale on which Fermi functions and Lorentzians vary).
+  with a scale ``s`` from `scales` (default: the smallest positive parameter -- rate or
+  temperature -- of the starting point, the finest energy scale on which Fermi functions and
+  Lorentzians vary; 1 for a model without positive parameters).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ import numpy as np
 import optax
 from jaxtyping import Array
 
-from .._models.result import TransitionResult
-from .sensitivity import ModelSpec, resolve_model
+from .._models.registry import ModelSpec, resolve_model
+from .sensitivity import prepare_inputs, solve_checked
 
 __all__ = ["optimize", "OptimizeResult"]
 
@@ -56,7 +58,8 @@ class OptimizeResult(eqx.Module):
     - `initial_grad_norm`: the same at the start.
     - `grad_norm_history`: ``(steps + 1,)`` that norm at each iterate (``grad_norm /
       max(grad_norm_history)`` measures convergence also from a flat start).
-    - `result`: the `TransitionResult` at `params` (solved with the caller's checks on).
+    - `result`: the model's result (a `TransitionResult` for the built-ins) at `params`
+      (solved with the caller's checks on).
     - `free`, `maximize`, `steps`: what was asked.
     """
 
@@ -68,7 +71,7 @@ class OptimizeResult(eqx.Module):
     grad_norm: Array
     initial_grad_norm: Array
     grad_norm_history: Array
-    result: TransitionResult
+    result: object
     free: tuple = eqx.field(static=True)
     maximize: bool = eqx.field(static=True)
     steps: int = eqx.field(static=True)
@@ -103,8 +106,9 @@ class _Transform(eqx.Module):
 
 
 def _make_transforms(spec: ModelSpec, values, free, bounds, scales):
-    positive = [k for k, r in spec.rules.items() if r == "positive"]
-    default_scale = min(float(np.min(np.abs(np.asarray(values[k])))) for k in positive)
+    rules = spec.rules or {}
+    positive = [k for k in spec.parameters if rules.get(k) == "positive"]
+    default_scale = min((float(np.min(np.abs(np.asarray(values[k])))) for k in positive), default=1.0)
     transforms = {}
     for name in free:
         p0 = np.asarray(values[name])
@@ -116,7 +120,7 @@ def _make_transforms(spec: ModelSpec, values, free, bounds, scales):
             p0 = np.real(p0)
         p0 = p0.astype(float)
         bound = bounds.get(name)
-        rule = spec.rules[name]
+        rule = rules.get(name, "real")
         if bound is None or (isinstance(bound, str) and bound == "positive"):
             if isinstance(bound, str) and rule != "positive" and np.any(p0 <= 0):
                 raise ValueError(f"bound 'positive' for {name!r} needs a positive start, got {p0}")
@@ -178,11 +182,13 @@ def optimize(
 
     **Arguments:**
 
-    - `model`: ``jaxtls.solve_classical`` / ``jaxtls.solve_cavity`` or ``"classical"`` / ``"cavity"``.
+    - `model`: a registered model (name, `ModelSpec` or its function: ``"classical"``,
+      ``jaxtls.solve_cavity``, anything added with `jaxtls.register_model` with its `parameters`).
     - `objective`: ``objective(result)`` or ``objective(result, params)`` returning a real
-      scalar (``result`` a `TransitionResult`, ``params`` the dict of physical parameters at
-      this iterate, e.g. for ``P_el = -R (mu_u - mu_l)``; see `jaxtls.electrical_power`,
-      `jaxtls.lead_heat`, `jaxtls.efficiency`). Minimised, or maximised with ``maximize=True``.
+      scalar (``result`` the model's result, a `TransitionResult` for the built-ins; ``params``
+      the dict of physical parameters at this iterate, e.g. for ``P_el = -R (mu_u - mu_l)``;
+      see `jaxtls.electrical_power`, `jaxtls.lead_heat`, `jaxtls.efficiency`). Minimised, or
+      maximised with ``maximize=True``.
     - `params`: all physical parameters of the model, the starting point (hbar = k_B = 1).
       Fixed parameters may be arrays (the objective must then reduce them to a scalar).
     - `free`: names of the parameters to optimise (real-valued).
@@ -194,9 +200,10 @@ def optimize(
     - `progress`: show a tqdm progress bar.
     - `maximize`: maximise instead of minimise.
     - `scales`: ``{name: s}`` step scale of unbounded real parameters (energy units).
-    - `**static`: solver options (``n_max``, ``occupations``, ``solver``, ``tol``,
-      ``fock_tol``, ``throw``). The final point is re-solved with the checks on (``throw=True``
-      by default), so an untrustworthy optimum (e.g. a truncated Fock space) raises.
+    - `**static`: the model's static options (built-ins: ``n_max``, ``occupations``,
+      ``solver``, ``tol``, ``fock_tol``) and ``throw``. The final point is re-solved with the
+      checks on (``throw=True`` by default: the model's own errors and its trust check), so an
+      untrustworthy optimum (e.g. a truncated Fock space) raises.
 
     **Returns:** an `OptimizeResult`.
 
@@ -212,10 +219,7 @@ def optimize(
     ```
     """
     spec = resolve_model(model)
-    spec.check_static(static)
-    values = spec.check_params(params)
-    occupations = static.get("occupations", "effective")
-    spec.check_photon_energy(values, occupations)
+    values, static, throw = prepare_inputs(spec, params, dict(static), "optimize")
     if isinstance(free, str):
         free = (free,)
     free = tuple(free)
@@ -241,9 +245,6 @@ def optimize(
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
     if not callable(objective):
         raise ValueError(f"objective must be a callable objective(result[, params]) -> scalar, got {objective!r}")
-    throw = static.pop("throw", True)
-    if spec.name == "cavity" and static.get("n_max") == "auto":
-        static["n_max"] = spec.solve(**values, **static, throw=throw).n_max
 
     transforms = _make_transforms(spec, values, free, bounds, scales)
     fixed = {k: v for k, v in values.items() if k not in free}
@@ -257,7 +258,7 @@ def optimize(
 
     def loss(u):
         p = physical(u)
-        res = spec.solve(**p, **static, throw=False)
+        res = spec.call(p, static, throw=False)
         val = objective(res, p) if with_params else objective(res)
         return sign * val, val
 
@@ -287,7 +288,7 @@ def optimize(
     def objective_of_free(pf):
         p = dict(fixed)
         p.update(pf)
-        res = spec.solve(**p, **static, throw=False)
+        res = spec.call(p, static, throw=False)
         return objective(res, p) if with_params else objective(res)
 
     @jax.jit
@@ -338,7 +339,7 @@ def optimize(
         phist[k].append(np.asarray(final[k]))
     all_params = {k: jnp.asarray(v) for k, v in values.items()}
     all_params.update(final)
-    result = spec.solve(**all_params, **static, throw=throw)
+    result = solve_checked(spec, all_params, static, throw)
     return OptimizeResult(
         params=all_params,
         value=jnp.asarray(val),
