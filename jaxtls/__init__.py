@@ -7,6 +7,8 @@ from ._engine.config import configure_precision as _configure_precision
 
 _configure_precision()
 
+from ._engine.api import SteadyState as SteadyState
+from ._engine.api import steady_state as steady_state
 from ._engine.batched_solver import AutoSolver as AutoSolver
 from ._engine.batched_solver import BatchedBlockSolver as BatchedBlockSolver
 from ._engine.checks import ParameterError as ParameterError

@@ -5,9 +5,10 @@ paper Sec. III B and Appendix B).
 on u and l (Eq. 8) and a thermal bath on the cavity mode (Eq. 17). The photon mode is truncated
 at ``n_max`` quanta. ``R = 2 Im Y``, ``Y = g^* Tr{c_l^+ c_u a^+ rho}``.
 
-The steady state is computed by the engine on the sector of equal ``(Q = n_u + a^+ a, N_S)``
-on both sides of ``rho`` (found automatically from the operator structure; about
-``6 (n_max + 1)`` real unknowns, block tridiagonal in ``Q``), with the block-tridiagonal solver.
+The steady state is computed by the engine's generic entry point
+(`jaxtls._engine.api.solve_sector`) on the sector of equal ``(Q = n_u + a^+ a, N_S)`` on both
+sides of ``rho`` (found automatically from the operator structure; about ``6 (n_max + 1)`` real
+unknowns, block tridiagonal in ``Q``), with the block-tridiagonal solver.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from .._engine.api import solve_sector
 from .._engine.checks import (
     ParameterError,
     broadcast_parameters,
@@ -29,7 +31,6 @@ from .._engine.checks import (
 from .._engine.diagnostics import describe_failures
 from .._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
 from .._engine.sector import LindbladStructure, Sector
-from .._engine.steady import dissipated, expectations, solve_batch
 from .._engine.thermo import bose, entropy_production_rate, fermi
 from .result import SteadyStateError, TransitionResult, reshape_result
 
@@ -124,10 +125,10 @@ def cavity_coefficients(p: dict, occupations: str):
 @eqx.filter_jit
 def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int) -> TransitionResult:
     coeffs, (f_u, f_l, n_b) = cavity_coefficients(p, occupations)
-    rates = coeffs[:, 5:]
-    x, diag = solve_batch(ops, coeffs, solver, tol)
-    ex = expectations(ops, x)  # (N, 5): n_u, n_l, a^+a, X, Y
-    fl = dissipated(ops, x) * rates[:, None, :]  # (N, 5 obs, 6 jumps)
+    ss = solve_sector(cavity_structure(n_max), ops, coeffs, solver, tol)
+    x = ss.state
+    ex = ss.expect  # (N, 5): n_u, n_l, a^+a, X, Y
+    fl = ss.flows  # (N, 5 obs, 6 jumps), rates included
     lead_u, lead_l, bath = fl[:, :, 0] + fl[:, :, 1], fl[:, :, 2] + fl[:, :, 3], fl[:, :, 4] + fl[:, :, 5]
     g = p["g"]
     re_g, im_g = jnp.real(g), jnp.imag(g)
@@ -165,7 +166,7 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int) -> Tra
         coherence=0.5 * (ex[:, 3] - 1j * ex[:, 4]),  # <c_u^+ c_l a>
         first_law_residual=u_u + u_l + u_b,
         effective_energy_residual=resid,
-        diagnostics=diag,
+        diagnostics=ss.diagnostics,
         fock_tail=pops[:, -1],
         occupations=occupations,
         model="cavity",

@@ -8,9 +8,10 @@ independent, ``H_R = (E_u - omega) n_u + E_l n_l + eps c_u^+ c_l + h.c.``; energ
 ``P_S = <dH_S/dt> = omega (Im eps <X> - Re eps <Y>)`` with ``X = c_u^+ c_l + h.c.``,
 ``Y = i (c_u^+ c_l - h.c.)``.
 
-`solve_classical` solves the master equation numerically through the engine (sector
-reduction + steady-state solve); `classical_closed_form` evaluates Eqs. (A8)-(A12), (14) and (15)
-and is what the tests compare against.
+`solve_classical` solves the master equation numerically through the engine's generic entry
+point (`jaxtls._engine.api.solve_sector`: sector reduction + steady-state solve);
+`classical_closed_form` evaluates Eqs. (A8)-(A12), (14) and (15) and is what the tests compare
+against.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import functools
 import equinox as eqx
 import jax.numpy as jnp
 
+from .._engine.api import solve_sector
 from .._engine.checks import (
     ParameterError,
     broadcast_parameters,
@@ -30,7 +32,6 @@ from .._engine.checks import (
 from .._engine.diagnostics import describe_failures
 from .._engine.operators import dag, fermion_annihilators
 from .._engine.sector import LindbladStructure, Sector
-from .._engine.steady import dissipated, expectations, solve_batch
 from .._engine.thermo import entropy_production_rate, fermi
 from .result import SteadyStateError, TransitionResult, reshape_result
 
@@ -93,10 +94,9 @@ def _core(ops, p: dict, occupations: str, solver, tol: float) -> TransitionResul
         [p["E_u"] - p["omega"], p["E_l"], re_eps, im_eps, gu * f_u, gu * (1 - f_u), gl * f_l, gl * (1 - f_l)],
         axis=-1,
     )
-    rates = coeffs[:, 4:]
-    x, diag = solve_batch(ops, coeffs, solver, tol)
-    ex = expectations(ops, x)  # (N, 4): n_u, n_l, X, Y
-    fl = dissipated(ops, x) * rates[:, None, :]  # (N, 4 obs, 4 jumps)
+    ss = solve_sector(classical_structure(), ops, coeffs, solver, tol)
+    ex = ss.expect  # (N, 4): n_u, n_l, X, Y
+    fl = ss.flows  # (N, 4 obs, 4 jumps), rates included
     lead_u, lead_l = fl[:, :, 0] + fl[:, :, 1], fl[:, :, 2] + fl[:, :, 3]
 
     def energy(f):  # Tr{H^R L_a rho}
@@ -123,7 +123,7 @@ def _core(ops, p: dict, occupations: str, solver, tol: float) -> TransitionResul
         coherence=0.5 * (ex[:, 2] + 1j * ex[:, 3]),
         first_law_residual=u_u_dot + u_l_dot + power,
         effective_energy_residual=jnp.maximum(jnp.abs(u_u_dot - e_u * n_u_dot), jnp.abs(u_l_dot - e_l * n_l_dot)),
-        diagnostics=diag,
+        diagnostics=ss.diagnostics,
         occupations=occupations,
         model="classical",
     )
