@@ -13,17 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-import jaxtls  # noqa: F401  (turns on float64)
-from jaxtls._workflows.plot import plot_store
-from jaxtls._workflows.scan import scan
+import jaxtls as jt
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "scan-example")
 out.mkdir(parents=True, exist_ok=True)
 
 # Model A (classical field): rate and entropy production over (mu_u, omega), hbar = k_B = 1.
 fixed = dict(E_u=1.0, E_l=0.0, eps=0.05, gamma_u=0.03, gamma_l=0.05, mu_l=0.1, T_u=0.02, T_l=0.02)
-ds = scan(
-    "classical",  # or jaxtls.solve_classical, or any callable with the broadcasting convention
+ds = jt.scan(
+    "classical",  # a registered model (jt.registered_models()), or any callable with the broadcasting convention
     grid={"mu_u": {"start": 0.5, "stop": 1.5, "num": 201}, "omega": np.linspace(0.9, 1.1, 41)},
     fixed=fixed,
     outputs=["rate", "entropy_production", "particle_current.u", "power"],
@@ -36,7 +34,7 @@ assert float(ds["entropy_production"].min()) >= -1e-12  # second law, point by p
 
 # A zipped axis: mu_u and T_u change together along one dimension "ramp" (not a product).
 fixed_z = {k: v for k, v in fixed.items() if k != "T_u"}
-ramp = scan(
+ramp = jt.scan(
     "classical",
     grid={"omega": [0.95, 1.0, 1.05]},
     fixed=fixed_z,
@@ -53,4 +51,4 @@ for name, kwargs in {
     "ramp.png": dict(output="rate", x="mu_u"),
 }.items():
     store = out / ("ramp.zarr" if name == "ramp.png" else "classical.zarr")
-    print("wrote", plot_store(store, out_file=out / name, **kwargs))
+    print("wrote", jt.plot_store(store, out_file=out / name, **kwargs))

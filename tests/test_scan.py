@@ -394,6 +394,70 @@ def test_toml_contract_form_cavity(tmp_path):
         scan("cavity", {"n_max": [4, 8]}, {**fixed_no_n, "mu_u": 1.0, "omega_cav": 1.0}, progress=False)
 
 
+TOML_IMPORT = """\
+model = "{model}"
+store = "{store}"
+outputs = ["s"]
+[fixed]
+{fixed}
+[grid]
+x = [1.0, 2.0, 3.0]
+"""
+
+
+def test_toml_model_import_is_refused_unless_allowed(tmp_path, monkeypatch, capsys):
+    """Issue 16 item 7: a scan file naming ``package.module:function`` runs nothing (no import,
+    no call, no store) unless the caller opts in; registered names always work."""
+    import subprocess as sp
+
+    from jaxtls._models import registry
+    from jaxtls._workflows.cli import main
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    calls = []
+    monkeypatch.setattr(sp, "run", lambda *a, **k: calls.append((a, k)))
+    mods, marker = tmp_path / "mods", tmp_path / "imported.txt"
+    mods.mkdir()
+    (mods / "jaxtls_test_evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('imported')\n\ndef fn(**kw):\n    raise SystemExit('ran')\n"
+    )
+    (mods / "jaxtls_test_harmless.py").write_text("def toy(*, x, y=1.0):\n    return {'s': x * y}\n")
+    monkeypatch.syspath_prepend(str(mods))
+    bad = tmp_path / "bad.toml"
+    for model, fixed in [("subprocess:run", 'args = "touch pwned"\nshell = true'), ("jaxtls_test_evil:fn", "y = 1.0")]:
+        bad.write_text(TOML_IMPORT.format(model=model, store="bad.zarr", fixed=fixed))
+        with pytest.raises(ScanDefinitionError, match=r"refused .*allow_import=True.*--allow-import"):
+            scan_from_toml(bad, progress=False)
+        with pytest.raises(ScanDefinitionError, match="not a registered model name"):
+            jt.load_scan_config(bad)
+        assert main(["scan", "--no-progress", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("jaxtls: error: model ") and "refused" in err and len(err.splitlines()) == 1
+    assert calls == [] and not marker.exists() and "jaxtls_test_evil" not in sys.modules
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "mods"]  # no store, nothing run
+
+    # opted in: a harmless importable function runs, from Python and from the command line
+    good = tmp_path / "good.toml"
+    good.write_text(TOML_IMPORT.format(model="jaxtls_test_harmless:toy", store="good.zarr", fixed="y = 2.0"))
+    ds = scan_from_toml(good, progress=False, allow_import=True)
+    np.testing.assert_array_equal(ds["s"], [2.0, 4.0, 6.0])
+    assert ds.attrs["model"] == "jaxtls_test_harmless:toy"
+    assert main(["scan", "--allow-import", "--no-progress", str(good)]) == 0  # finished: nothing recomputed
+    assert "good.zarr" not in capsys.readouterr().err
+
+    # a registered name needs no opt-in; a Python caller may still pass the string on purpose
+    import jaxtls_test_harmless
+
+    register_model("toml_toy", jaxtls_test_harmless.toy, parameters=("x", "y"))
+    named = tmp_path / "named.toml"
+    named.write_text(TOML_IMPORT.format(model="toml_toy", store="named.zarr", fixed="y = 3.0"))
+    np.testing.assert_array_equal(scan_from_toml(named, progress=False)["s"], [3.0, 6.0, 9.0])
+    np.testing.assert_array_equal(
+        scan("jaxtls_test_harmless:toy", {"x": [1.0]}, outputs="s", progress=False)["s"], [1.0]
+    )
+    assert calls == []
+
+
 def test_plot_store(tmp_path, reference):
     path = tmp_path / "p.zarr"
     _reference(path)
