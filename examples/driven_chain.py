@@ -14,8 +14,10 @@ as a photon-assisted pump / photodetector: a particle that enters at level 3 abs
 (about) one quantum omega and tunnels on to level 1.
 
 Period-averaged flows (C1, C2) come from the Floquet-Liouville harmonic expansion
-(`jaxtls.FloquetHarmonics`, restricted here to the particle-number sector that holds the
-state: `NumberSectorFloquet`), the lead occupations are self-consistent,
+(`jaxtls.FloquetHarmonics`, which runs on the particle-number sector that holds the state: the
+Hamiltonian conserves N and every lead jump changes N by one on both sides of rho, so the
+periodic state has 20 of the 64 density-matrix elements per harmonic), the lead occupations are
+self-consistent,
 f_a = fermi(E~_a, mu_a, T_a) with E~_a = Udot_a^av / Ndot_a^av (C3)
 (`jaxtls.self_consistent_steady_state`), and the period-averaged entropy production
 sum_a (-Udot_a + mu_a Ndot_a)/T_a is >= 0 (Spohn). With the bare level energies E_1, E_3 in the
@@ -29,7 +31,7 @@ solves the representative point `DEFAULT` and N random parameter sets (default 2
 ``--quick``) in one compiled program, prints E~_a, the flows, the first-law residual and the
 entropy production of the point and a summary of the random sets (self-consistent and bare),
 and exits with status 1 if a fixed point failed to converge, a steady state failed its checks
-or a self-consistent entropy production is negative. About 40 s on two CPU cores (25 s of it
+or a self-consistent entropy production is negative. About 40 s on two CPU cores (most of it
 compilation), 30 s with ``--quick``. `random_parameter_sets(n, seed)` and `solve_batch(params)`
 are what `tests/test_driven_chain.py` uses.
 """
@@ -40,16 +42,12 @@ import argparse
 import functools
 import time
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
 import jaxtls as jt
-from jaxtls._engine.blocklu import block_tridiagonal_solve, harmonic_blocks
-
-_HP = jax.lax.Precision.HIGHEST
 
 #: harmonics kept in the Floquet expansion (|n| <= N_HARM); the harmonic tail is checked
 #: (largest tail in `BOX`, 200 chains of seed 0: 7e-9 at N_HARM = 8, 3e-10 at 9)
@@ -103,167 +101,6 @@ def random_parameter_sets(n: int, seed: int = 0) -> dict:
     return {k: jnp.asarray(rng.uniform(lo, hi, n)) for k, (lo, hi) in BOX.items()}
 
 
-def hermitian_eigenvalues(a, sweeps: int = 8):
-    """Eigenvalues of a small Hermitian matrix by cyclic complex Jacobi rotations, in plain JAX
-    operations (no LAPACK call: batched CPU LAPACK kernels can deadlock when two run
-    concurrently under `jax.vmap`, see `jaxtls._models.floquet`). Unordered; error ~1e-15 ``|a|``."""
-    d = a.shape[-1]
-    pairs = [(p, q) for p in range(d) for q in range(p + 1, d)]
-    eye = jnp.eye(d, dtype=jnp.complex128)
-
-    def sweep(_, a):
-        for p, q in pairs:
-            apq = a[p, q]
-            mag = jnp.abs(apq)
-            nz = mag > 1e-300
-            safe = jnp.where(nz, mag, 1.0)
-            phase = jnp.where(nz, apq / safe, 1.0)  # rotate a_pq to |a_pq| first
-            theta = (jnp.real(a[q, q]) - jnp.real(a[p, p])) / (2 * safe)
-            sgn = jnp.where(theta >= 0, 1.0, -1.0)
-            t = jnp.where(nz, sgn / (jnp.abs(theta) + jnp.sqrt(theta**2 + 1)), 0.0)
-            c = 1 / jnp.sqrt(1 + t**2)
-            s = t * c
-            u = eye.at[p, p].set(c).at[p, q].set(s).at[q, p].set(-s * jnp.conj(phase)).at[q, q].set(c * jnp.conj(phase))
-            a = jnp.matmul(jnp.matmul(u.conj().T, a, precision=_HP), u, precision=_HP)
-        return a
-
-    a = jax.lax.fori_loop(0, sweeps, sweep, jnp.asarray(a, jnp.complex128))
-    return jnp.real(jnp.diagonal(a))
-
-
-def number_blocks(num_levels: int) -> list:
-    """Fock indices of each particle number ``N = 0..M`` (``M`` levels, Jordan-Wigner order of
-    `jaxtls.fermion_annihilators`: index bits are the occupations)."""
-    number = np.array([bin(i).count("1") for i in range(2**num_levels)])
-    return [np.flatnonzero(number == n) for n in range(num_levels + 1)]
-
-
-def number_block_min_eigenvalue(rhos, num_levels: int):
-    """Smallest eigenvalue of the Hermitian parts of ``rhos`` (``(k, d, d)``), for matrices that
-    are block diagonal in the particle number (as every state of `NumberSectorFloquet` is,
-    exactly: it has no entries outside the sector). The eigenvalues are those of the blocks,
-    ``C(M, N) x C(M, N)`` (1, 3, 3, 1 for ``M = 3``), found by `hermitian_eigenvalues` batched
-    over the blocks of equal size -- far less code to compile than a sweep over the full
-    ``d x d`` matrix."""
-    herm = 0.5 * (rhos + jnp.conj(jnp.swapaxes(rhos, -1, -2)))
-    by_size: dict = {}
-    for idx in number_blocks(num_levels):
-        by_size.setdefault(idx.size, []).append(idx)
-    mins = []
-    for size, group in by_size.items():
-        idx = np.stack(group)  # (n_blocks, size)
-        sub = herm[:, idx[:, :, None], idx[:, None, :]].reshape(-1, size, size)
-        if size == 1:
-            mins.append(jnp.min(jnp.real(sub)))
-        else:
-            mins.append(jnp.min(jax.vmap(hermitian_eigenvalues)(sub)))
-    return jnp.min(jnp.stack(mins))
-
-
-class NumberSectorFloquet(jt.AbstractPeriodicMethod):
-    """`jaxtls.FloquetHarmonics` restricted to the particle-number-diagonal sector.
-
-    The chain Hamiltonian conserves the particle number ``N`` (hopping, drive and Coulomb
-    terms all commute with it) and every lead jump changes ``N`` by one on *both* sides of
-    ``rho``, so the Liouvillian conserves ``N_bra - N_ket``. The trace lives in the sector
-    ``N_bra = N_ket``, so the (unique) periodic steady state has no coherences between
-    different particle numbers: per harmonic only ``sum_N C(M, N)^2`` unknowns (20 for M = 3)
-    instead of ``4^M`` (64). This method solves the same truncated harmonic system as
-    `jaxtls.FloquetHarmonics` (with the block-tridiagonal solver of jaxtls, differentiable, so
-    `jaxtls.self_consistent_steady_state` can use it) on that sector, about (64/20)^3 ~ 30
-    times cheaper, and returns a `jaxtls.PeriodicSteadyState` with the full-space ``rho_n``.
-    The diagnostics ``residual`` is that of the *full-space* harmonic equations
-    ``(L_0 + i n omega) rho_n + sum_{k != 0} L_k rho_{n-k} = 0`` (which also checks that the
-    sector is closed). `tests/test_driven_chain.py` checks it against `jaxtls.FloquetHarmonics`.
-
-    Use it only for number-conserving systems (it does not check that the drive conserves
-    ``N``; the full-space residual would expose a violation).
-    """
-
-    n_harm: int = eqx.field(static=True, default=N_HARM)
-
-    def solve(self, system, f):
-        d, m = system.dim, system.num_levels
-        dd = d * d
-        number = np.array([bin(i).count("1") for i in range(d)])
-        idx = np.array([i * d + j for i in range(d) for j in range(d) if number[i] == number[j]])
-        size_d = idx.size
-        kmax = system.max_harmonic
-        n_harm = int(self.n_harm)
-        nh = 2 * n_harm + 1
-        lk_full = system.liouvillian_harmonics(f)  # (2K+1, d^2, d^2), k = -K..K
-        lk = lk_full[:, idx][:, :, idx]
-        blocks, valid = harmonic_blocks(lk, system.omega, n_harm, kmax)
-        size = max(kmax, 1)
-        c0, j0 = n_harm // size, n_harm % size
-        row = j0 * size_d  # the (0, 0) element of rho_0 (idx[0] = 0) -> trace condition
-        trace_row = jnp.asarray(np.eye(d).reshape(-1)[idx], lk.dtype)
-        blocks = blocks.at[c0, :, row, :].set(0.0)
-        blocks = blocks.at[c0, 1, row, j0 * size_d : (j0 + 1) * size_d].set(trace_row)
-        b = jnp.zeros((blocks.shape[0], size * size_d), lk.dtype).at[c0, row].set(1.0)
-        x, min_pivot = block_tridiagonal_solve(blocks, b)
-        xs = x.reshape(-1, size, size_d)[np.asarray(valid)].reshape(nh, size_d)
-        vec = jnp.zeros((nh, dd), lk.dtype).at[:, idx].set(xs)
-        rho_h = vec.reshape(nh, d, d)  # n = -N..N
-        rho_av = rho_h[n_harm]
-        rho0 = jnp.sum(rho_h, axis=0)
-        ks = np.arange(-kmax, kmax + 1)
-        # full-space residual of the truncated harmonic equations (trace row replaced)
-        vpad = jnp.concatenate([jnp.zeros((kmax, dd), vec.dtype), vec, jnp.zeros((kmax, dd), vec.dtype)])
-        ns = np.arange(-n_harm, n_harm + 1)
-        res = 1j * system.omega * ns[:, None] * vec
-        for i, k in enumerate(ks):
-            res = res + jnp.einsum("ij,nj->ni", lk_full[i], vpad[kmax - k : kmax - k + nh], precision=_HP)
-        res = res.at[n_harm, 0].set(jnp.trace(rho_av) - 1.0)
-        scale = (jnp.max(jnp.abs(lk_full)) + n_harm * system.omega) * jnp.max(jnp.abs(vec))
-        residual = jax.lax.stop_gradient(jnp.max(jnp.abs(res)) / scale)
-        min_eig = number_block_min_eigenvalue(jax.lax.stop_gradient(jnp.stack([rho_av, rho0])), m)
-        tail = jnp.maximum(jnp.linalg.norm(rho_h[0]), jnp.linalg.norm(rho_h[-1]))
-        # period-averaged flows (C1, C2) and power (Eq. 6), as in jaxtls.FloquetHarmonics
-        hk = system.hamiltonian_harmonics()
-        hkt = jnp.swapaxes(hk, -1, -2).reshape(-1, dd)  # vec(H_k^T): Tr{H_k X} = vec(H_k^T) . vec(X)
-        rho_mk = vec[n_harm - ks]  # rho_{-k}
-        la = system.lead_superoperators(f).astype(lk.dtype)
-        lrho = jnp.einsum("aij,kj->aki", la, rho_mk, precision=_HP)
-        u_dot = jnp.real(jnp.einsum("kj,akj->a", hkt, lrho, precision=_HP))
-        nops = system.number_operators()
-        nrow = jnp.einsum("aj,aji->ai", jnp.swapaxes(nops, -1, -2).reshape(-1, dd), la, precision=_HP)
-        n_dot = jnp.real(nrow @ vec[n_harm])
-        power = jnp.real(jnp.sum(-1j * ks * system.omega * jnp.einsum("kj,kj->k", hkt, rho_mk, precision=_HP)))
-        cs = jt.fermion_annihilators(m)
-        nall = jnp.asarray(np.stack([c.T @ c for c in cs]))
-        pops = jnp.real(jnp.einsum("iab,ba->i", nall, rho_av))
-        mu, temp = system.lead_array("mu"), system.lead_array("T")
-        s = (-u_dot + mu * n_dot) / temp
-        diag = jt.PeriodicDiagnostics(
-            residual=residual,
-            trace_error=jnp.abs(jnp.trace(rho_av) - 1.0),
-            min_eigenvalue=min_eig,
-            harmonic_tail=tail,
-            periodicity_error=jnp.zeros((), jnp.float64),
-            min_pivot=min_pivot,
-            ok=jnp.asarray(True),
-        )
-        return jt.PeriodicSteadyState(
-            energy_current=u_dot,
-            particle_current=n_dot,
-            power=power,
-            entropy_flow=s,
-            entropy_production=jnp.sum(s),
-            first_law_residual=jnp.sum(u_dot) + power,
-            effective_energy=u_dot / n_dot,
-            occupation=f,
-            populations=pops,
-            rho0=rho0,
-            rho_average=rho_av,
-            rho_harmonics=rho_h,
-            omega=system.omega,
-            diagnostics=diag,
-            lead_names=system.lead_names,
-            method="number_sector_floquet",
-        )
-
-
 def fixed_point_solver(name: str = "newton"):
     """The root finder of the self-consistent fixed point: ``"newton"`` (`optimistix.Newton`,
     rtol = atol = 1e-12) or ``"lm"`` (the jaxtls default, Levenberg-Marquardt). Newton converges
@@ -280,7 +117,7 @@ def fixed_point_solver(name: str = "newton"):
 
 def _solve_one(p, n_harm, solver_name):
     system = chain_system(p)
-    method = NumberSectorFloquet(n_harm)
+    method = jt.FloquetHarmonics(n_harm)
     sc = jt.self_consistent_steady_state(system, method=method, solver=fixed_point_solver(solver_name), throw=False)
     bare = jt.periodic_steady_state(system, method=method, throw=False)
     return sc, bare
@@ -331,7 +168,7 @@ def solve_point(p: dict | None = None, n_harm: int = N_HARM, solver: str = "newt
     """One chain (default `DEFAULT`), raising if the fixed point or the steady state fails."""
     p = dict(DEFAULT) if p is None else p
     system = chain_system(p)
-    method = NumberSectorFloquet(n_harm)
+    method = jt.FloquetHarmonics(n_harm)
     sc = jt.self_consistent_steady_state(system, method=method, solver=fixed_point_solver(solver))
     bare = jt.periodic_steady_state(system, method=method)
     return sc, bare

@@ -47,6 +47,7 @@ from ._models.floquet import FloquetHarmonics as FloquetHarmonics
 from ._models.floquet import PeriodicDiagnostics as PeriodicDiagnostics
 from ._models.floquet import PeriodicSteadyState as PeriodicSteadyState
 from ._models.floquet import PeriodPropagator as PeriodPropagator
+from ._models.floquet import StaticSector as StaticSector
 from ._models.floquet import periodic_steady_state as periodic_steady_state
 from ._models.laser import LaserResult as LaserResult
 from ._models.laser import laser_effective_energies as laser_effective_energies

@@ -14,6 +14,7 @@ import jaxtls as jt
 from jaxtls._engine.checks import ParameterError
 from jaxtls._models.correlation import correlation_rhs, correlation_steady_state
 from jaxtls._models.floquet import FloquetHarmonics, PeriodPropagator, periodic_steady_state
+from jaxtls._models.floquet_reference import dense_liouvillian
 from jaxtls._models.system import FermionicSystem, Lead, fock_operators
 
 
@@ -188,7 +189,7 @@ def test_correlation_equation_of_motion_matches_fock_liouvillian():
     f = np.asarray(sys.resolve_occupations(None))
     hop = fock_operators(m)["hop"]
     t = 0.37
-    drho = (np.asarray(sys.liouvillian(t, f)) @ rho.reshape(-1)).reshape(8, 8)
+    drho = (np.asarray(dense_liouvillian(sys, t, f)) @ rho.reshape(-1)).reshape(8, 8)
     c = np.einsum("jiab,ba->ij", hop, rho)
     dc_fock = np.einsum("jiab,ba->ij", hop, drho)
     dc = np.asarray(correlation_rhs(sys, t, jnp.asarray(c), f))

@@ -3,7 +3,10 @@
 Used where the unknowns are complex (Floquet-Liouville harmonics, harmonic correlation
 matrices). Also here: the block-tridiagonal form of a harmonic (Floquet) system
 ``(L_0 + i n omega) x_n + sum_{k != 0} L_k x_{n-k}`` (`harmonic_blocks`), with harmonics grouped
-in chunks of the highest drive harmonic so that the matrix is block tridiagonal.
+in chunks of the highest drive harmonic so that the matrix is block tridiagonal, and its
+steady-state form with one redundant equation of ``x_0`` replaced by the trace condition
+(`floquet_system`, `floquet_solve`), for any space the ``L_k`` act on (the sector's elements in
+`jaxtls._engine.harmonic`, the full Liouville space in the dense reference).
 """
 
 from __future__ import annotations
@@ -12,7 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["SINGULAR_PIVOT", "block_apply", "inverse", "block_tridiagonal_solve", "harmonic_blocks", "min_eigenvalue"]
+__all__ = [
+    "SINGULAR_PIVOT",
+    "block_apply",
+    "inverse",
+    "block_tridiagonal_solve",
+    "harmonic_blocks",
+    "floquet_system",
+    "floquet_solve",
+    "min_relative_pivot",
+]
 
 _HP = jax.lax.Precision.HIGHEST
 
@@ -76,6 +88,13 @@ def _block_factor(blocks):
 
     _, (rest, pivs) = jax.lax.scan(step, first, (sub[1:], diag[1:], sup[:-1]))
     return jnp.concatenate([first[None], rest], axis=0), jnp.minimum(p0, jnp.min(pivs, initial=jnp.inf))
+
+
+def min_relative_pivot(blocks):
+    """Smallest Gauss-Jordan pivot of the block LU of ``blocks`` ``(C, 3, m, m)``, relative to its
+    block's largest entry (about ``1e-16`` or less when the matrix is singular); not
+    differentiated."""
+    return _block_factor(jax.lax.stop_gradient(blocks))[1]
 
 
 def _block_lu_solve(blocks, inv, b):
@@ -145,15 +164,6 @@ def block_tridiagonal_solve(blocks, b):
     return x, min_pivot
 
 
-def min_eigenvalue(*rhos):
-    """Smallest eigenvalue of the Hermitian parts of ``rhos`` (one batched LAPACK call, so that
-    no two LAPACK kernels run concurrently; NaN input is sanitised, then reported as NaN)."""
-    herm = jnp.stack([0.5 * (r + r.conj().T) for r in rhos])
-    finite = jnp.all(jnp.isfinite(herm))
-    ev = jnp.min(jnp.linalg.eigvalsh(jnp.where(finite, herm, 0.0)))
-    return jnp.where(finite, ev, jnp.nan)
-
-
 # ------------------------------------------------------------------------------------------------
 # Floquet harmonics
 # ------------------------------------------------------------------------------------------------
@@ -205,3 +215,37 @@ def harmonic_blocks(lk, omega, n_harm: int, kmax: int):
     blocks = blocks.at[:, 1, idx, idx].add(diag_add)
     blocks = blocks.transpose(0, 1, 2, 4, 3, 5).reshape(nchunks, 3, size * dd, size * dd)
     return blocks, valid
+
+
+def floquet_system(lk, omega, n_harm: int, kmax: int, trace_row, norm_index: int = 0):
+    """Blocks, right-hand side ``(C, S D)`` and validity mask of the harmonic system
+    ``(L_0 + i n omega) x_n + sum_{k != 0} L_k x_{n-k} = 0`` (``|n| <= n_harm``) with the
+    equation of component `norm_index` of ``x_0`` (a population: redundant, since every ``L_k``
+    preserves the trace) replaced by ``trace_row . x_0 = 1``."""
+    size = max(kmax, 1)
+    dd = lk.shape[-1]
+    blocks, valid = harmonic_blocks(lk, omega, n_harm, kmax)
+    nchunks = blocks.shape[0]
+    c0, j0 = n_harm // size, n_harm % size
+    row = j0 * dd + norm_index
+    blocks = blocks.at[c0, :, row, :].set(0.0)
+    blocks = blocks.at[c0, 1, row, j0 * dd : (j0 + 1) * dd].set(jnp.asarray(trace_row, lk.dtype))
+    b = jnp.zeros((nchunks, size * dd), lk.dtype).at[c0, row].set(1.0)
+    return blocks, b, valid
+
+
+def floquet_solve(lk, omega, n_harm: int, kmax: int, trace_row, norm_index: int = 0):
+    """Periodic steady state of the harmonic system (`floquet_system`), differentiable to any
+    order (`block_tridiagonal_solve`).
+
+    **Returns:** ``(x, residual, min_pivot)``: the harmonics ``x_n`` ``(2 n_harm + 1, D)``
+    (``n = -n_harm..n_harm``), the relative residual ``max|A x - b| / (max|A| max|x|)`` and
+    the smallest relative pivot of the factorisation."""
+    blocks, b, valid = floquet_system(lk, omega, n_harm, kmax, trace_row, norm_index)
+    x, min_pivot = block_tridiagonal_solve(blocks, b)
+    res = block_apply(blocks, x) - b
+    residual = jnp.max(jnp.abs(res)) / (jnp.max(jnp.abs(blocks)) * jnp.max(jnp.abs(x)))
+    size = max(kmax, 1)
+    dd = lk.shape[-1]
+    xs = x.reshape(-1, size, dd)[np.asarray(valid)].reshape(2 * n_harm + 1, dd)
+    return xs, residual, min_pivot

@@ -14,13 +14,16 @@ is ``s kron s^* - (s^+ s kron 1)/2 - (1 kron (s^+ s)^T)/2``.
 Functions taking JAX arrays (`hamiltonian_superop`, `dissipator`, `lindbladian`, ...) build
 dense superoperators of the full Liouville space and are the *reference* path (small systems,
 tests). The same maps are built sector-restricted and sparse by `jaxtls._engine.sector`, which is what
-the fast solvers use; both are generated from the same `LindbladStructure`.
+the fast solvers use; both are generated from the same `LindbladStructure`. `lindblad_rhs` and
+`jump_flows` apply the master equation to a ``d x d`` matrix directly (matrix products, what
+`jaxtls.evolve` integrates).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -34,6 +37,8 @@ __all__ = [
     "lindbladian",
     "vec",
     "unvec",
+    "lindblad_rhs",
+    "jump_flows",
 ]
 
 
@@ -89,3 +94,32 @@ def lindbladian(h, jumps: Sequence[tuple]):
     for rate, s in jumps:
         out = out + rate * dissipator(jnp.asarray(s, dtype=complex))
     return out
+
+
+def lindblad_rhs(h, rates, jumps, rho):
+    """``-i[H, rho] + sum_j r_j D[s_j] rho`` with matrix products only (no superoperator):
+    ``O(J d^3)`` instead of the ``O(d^4)`` of a dense ``d^2 x d^2`` Liouvillian.
+
+    **Arguments:** `h` ``(d, d)``; `rates` ``(J,)``; `jumps` ``(J, d, d)`` the operators ``s_j``;
+    `rho` ``(d, d)``.
+    """
+    hp = jax.lax.Precision.HIGHEST
+    out = -1j * (jnp.matmul(h, rho, precision=hp) - jnp.matmul(rho, h, precision=hp))
+    if jumps.shape[0] == 0:
+        return out
+    sd = jnp.conj(jnp.swapaxes(jumps, -1, -2))
+    g = jnp.einsum("j,jab,jbc->ac", rates.astype(jumps.dtype), sd, jumps, precision=hp)
+    sandwich = jnp.einsum("j,jab,bc,jcd->ad", rates.astype(jumps.dtype), jumps, rho, sd, precision=hp)
+    return out + sandwich - 0.5 * (jnp.matmul(g, rho, precision=hp) + jnp.matmul(rho, g, precision=hp))
+
+
+def jump_flows(op, jumps, rho):
+    """``Tr{O D[s_j] rho}`` (unit rates) for every jump ``s_j`` (``(J, d, d)``), ``(J,)`` complex;
+    `op` ``(d, d)`` or one per jump ``(J, d, d)``."""
+    hp = jax.lax.Precision.HIGHEST
+    sd = jnp.conj(jnp.swapaxes(jumps, -1, -2))
+    d_rho = jnp.einsum("jab,bc,jcd->jad", jumps, rho, sd, precision=hp)
+    sds = jnp.matmul(sd, jumps, precision=hp)
+    d_rho = d_rho - 0.5 * (jnp.matmul(sds, rho, precision=hp) + jnp.matmul(rho, sds, precision=hp))
+    op = jnp.broadcast_to(op, d_rho.shape)
+    return jnp.einsum("jab,jba->j", op, d_rho, precision=hp)

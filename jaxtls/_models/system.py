@@ -43,7 +43,6 @@ sys = jt.FermionicSystem(
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 
 import equinox as eqx
@@ -53,15 +52,13 @@ import numpy as np
 from jaxtyping import Array
 
 from .._engine.checks import ParameterError, check_parameters, is_concrete
-from .._engine.operators import dag, fermion_annihilators
-from .._engine.superoperator import hamiltonian_superop
+from .._engine.operators import dag
 from .._engine.thermo import fermi
+from .fock import MAX_FOCK_LEVELS, fock_operators
+from .system_checks import as_matrix, check_hermitian, interaction_matrix
+from .system_structure import fourier_components
 
-__all__ = ["Lead", "FermionicSystem", "MAX_FOCK_LEVELS"]
-
-#: Largest number of levels for the Fock-space (Liouville) methods: ``d^2 = 4^M`` unknowns per
-#: harmonic. Non-interacting systems of any size use `jaxtls.correlation_steady_state`.
-MAX_FOCK_LEVELS = 6
+__all__ = ["Lead", "FermionicSystem", "MAX_FOCK_LEVELS", "fock_operators"]
 
 
 class Lead(eqx.Module):
@@ -94,60 +91,6 @@ class Lead(eqx.Module):
         self.T = jnp.asarray(T, dtype=jnp.float64)
         self.gamma = jnp.asarray(gamma, dtype=jnp.float64)
         self.name = str(level) if name is None else str(name)
-
-
-@functools.cache
-def fock_operators(num_levels: int) -> dict:
-    """Constant Fock-space operators of ``M`` levels (NumPy, cached).
-
-    **Returns:** a dict with ``"c"`` (``M, d, d``) annihilators, ``"n"`` (``M, d, d``) number
-    operators, ``"hop"`` (``M, M, d, d``) with ``hop[i, j] = c_i^+ c_j``, ``"Dp"`` / ``"Dm"``
-    (``M, d^2, d^2``) the dissipators ``D[c_i^+]`` / ``D[c_i]`` (row-major vectorisation),
-    ``"trace"`` (``d^2``) the row ``vec(1)`` with ``trace . vec(rho) = Tr rho``.
-    """
-    if num_levels > MAX_FOCK_LEVELS:
-        raise ParameterError(
-            f"Fock-space methods support at most {MAX_FOCK_LEVELS} levels (4^M unknowns), got "
-            f"M = {num_levels}; for non-interacting systems use jaxtls.correlation_steady_state"
-        )
-    cs = fermion_annihilators(num_levels)
-    c = np.stack(cs)
-    cd = np.stack([dag(x) for x in cs])
-    hop = np.einsum("iab,jbc->ijac", cd, c)
-    n = np.stack([hop[i, i] for i in range(num_levels)])
-    dp = np.stack([_np_dissipator(dag(x)) for x in cs])
-    dm = np.stack([_np_dissipator(x) for x in cs])
-    d = c.shape[-1]
-    trace = np.eye(d).reshape(-1)
-    return {"c": c, "n": n, "hop": hop, "Dp": dp, "Dm": dm, "trace": trace, "dim": d}
-
-
-def _np_dissipator(s: np.ndarray) -> np.ndarray:
-    """NumPy twin of `jaxtls.dissipator` (row-major convention), for constant operators."""
-    eye = np.eye(s.shape[0])
-    sds = dag(s) @ s
-    return np.kron(s, s.conj()) - 0.5 * np.kron(sds, eye) - 0.5 * np.kron(eye, sds.T)
-
-
-def _as_matrix(name: str, value, shape_options: Sequence[int]) -> Array:
-    arr = jnp.asarray(value)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] not in shape_options:
-        raise ParameterError(
-            f"{name} must be a square matrix of size {' or '.join(str(s) for s in shape_options)}, "
-            f"got shape {arr.shape}"
-        )
-    return arr.astype(jnp.complex128)
-
-
-def _check_hermitian(name: str, arr) -> None:
-    if not is_concrete(arr):
-        return
-    a = np.asarray(arr)
-    if not np.all(np.isfinite(a)):
-        raise ParameterError(f"{name} must be finite")
-    scale = max(1.0, float(np.max(np.abs(a))) if a.size else 1.0)
-    if np.max(np.abs(a - a.conj().T), initial=0.0) > 1e-12 * scale:
-        raise ParameterError(f"{name} must be Hermitian (a Hamiltonian term)")
 
 
 class FermionicSystem(eqx.Module):
@@ -201,7 +144,7 @@ class FermionicSystem(eqx.Module):
         if h_arr.ndim != 2 or h_arr.shape[0] != h_arr.shape[1] or h_arr.shape[0] < 1:
             raise ParameterError(f"h must be a square M x M matrix (M >= 1), got shape {h_arr.shape}")
         m = int(h_arr.shape[0])
-        _check_hermitian("h", h_arr)
+        check_hermitian("h", h_arr)
         self.h = h_arr.astype(jnp.complex128)
         self.num_levels = m
 
@@ -215,13 +158,13 @@ class FermionicSystem(eqx.Module):
                 raise ParameterError(f"leads[{k}].level must be in [0, {m - 1}] (M = {m}), got {lead.level}")
         self.leads = leads
 
-        self.interaction = None if interaction is None else _interaction_matrix(interaction, m)
+        self.interaction = None if interaction is None else interaction_matrix(interaction, m)
         d = 2**m
         if static_many_body is not None:
             if m > MAX_FOCK_LEVELS:
                 raise ParameterError(f"static_many_body needs M <= {MAX_FOCK_LEVELS}")
-            smb = _as_matrix("static_many_body", static_many_body, (d,))
-            _check_hermitian("static_many_body", smb)
+            smb = as_matrix("static_many_body", static_many_body, (d,))
+            check_hermitian("static_many_body", smb)
             self.static_many_body = smb
         else:
             self.static_many_body = None
@@ -380,7 +323,7 @@ class FermionicSystem(eqx.Module):
         comps = [jnp.zeros((m, m), jnp.complex128) for _ in range(2 * kmax + 1)]
         comps[kmax] = self.h
         if self.drive_fn is not None:
-            sampled = _fourier_components(self.drive_fn, self.omega, kmax)
+            sampled = fourier_components(self.drive_fn, self.omega, kmax)
             for i in range(2 * kmax + 1):
                 comps[i] = comps[i] + sampled[i]
         else:
@@ -453,7 +396,7 @@ class FermionicSystem(eqx.Module):
         comps = [jnp.zeros((d, d), jnp.complex128) for _ in range(2 * kmax + 1)]
         comps[kmax] = self.static_hamiltonian()
         if self.drive_fn is not None:
-            sampled = _fourier_components(self._drive_many_body, self.omega, kmax)
+            sampled = fourier_components(self._drive_many_body, self.omega, kmax)
             for i in range(2 * kmax + 1):
                 comps[i] = comps[i] + sampled[i]
         else:
@@ -464,76 +407,3 @@ class FermionicSystem(eqx.Module):
                 comps[kmax + k] = comps[kmax + k] + hk
                 comps[kmax - k] = comps[kmax - k] + dag(hk)
         return jnp.stack(comps)
-
-    def lead_superoperators(self, f) -> Array:
-        """``L_a`` of Eq. (8) for every lead, ``(n_leads, d^2, d^2)`` (real), for occupations ``f``."""
-        ops = fock_operators(self.num_levels)
-        idx = np.array([lead.level for lead in self.leads])
-        dp = jnp.asarray(ops["Dp"][idx])
-        dm = jnp.asarray(ops["Dm"][idx])
-        g = self.lead_array("gamma")[:, None, None]
-        f = jnp.asarray(f)[:, None, None]
-        return g * f * dp + g * (1.0 - f) * dm
-
-    def number_operators(self) -> Array:
-        """``n_a`` of the level of every lead, ``(n_leads, d, d)``."""
-        ops = fock_operators(self.num_levels)
-        idx = np.array([lead.level for lead in self.leads])
-        return jnp.asarray(ops["n"][idx])
-
-    def liouvillian(self, t, f) -> Array:
-        """``L(t) = -i[H_S(t), .] + sum_a L_a`` (``d^2 x d^2``, complex), occupations ``f``."""
-        return hamiltonian_superop(self.hamiltonian(t)) + jnp.sum(self.lead_superoperators(f), axis=0)
-
-    def liouvillian_harmonics(self, f) -> Array:
-        """Fourier components ``L_k`` (``k = -K..K``) of ``L(t)``: ``L_k = -i[H_k, .]`` and the
-        leads in ``L_0``, ``(2K+1, d^2, d^2)``."""
-        hk = self.hamiltonian_harmonics()
-        lk = jax.vmap(hamiltonian_superop)(hk)
-        kmax = self.max_harmonic
-        return lk.at[kmax].add(jnp.sum(self.lead_superoperators(f), axis=0))
-
-
-def _interaction_matrix(interaction, m: int) -> Array:
-    if isinstance(interaction, Mapping):
-        u = jnp.zeros((m, m), jnp.float64)
-        for key, val in interaction.items():
-            if not (isinstance(key, tuple) and len(key) == 2):
-                raise ParameterError(f"interaction keys must be level pairs (i, j), got {key!r}")
-            i, j = key
-            if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in key):
-                raise ParameterError(f"interaction keys must be integer level pairs, got {key!r}")
-            if not (0 <= i < m and 0 <= j < m) or i == j:
-                raise ParameterError(
-                    f"interaction pair {key!r} must name two different levels in [0, {m - 1}] "
-                    "(on-site energies belong in h)"
-                )
-            check_parameters({f"interaction[{key}]": val}, {f"interaction[{key}]": "real"})
-            u = u.at[i, j].add(val).at[j, i].add(val)
-        return u
-    u = jnp.asarray(interaction)
-    if u.shape != (m, m):
-        raise ParameterError(f"interaction must be a dict {{(i, j): U}} or an {m} x {m} matrix, got shape {u.shape}")
-    if jnp.iscomplexobj(u):
-        raise ParameterError("interaction must be real")
-    u = u.astype(jnp.float64)
-    if is_concrete(u):
-        a = np.asarray(u)
-        if not np.all(np.isfinite(a)):
-            raise ParameterError("interaction must be finite")
-        if np.max(np.abs(a - a.T)) > 1e-12 * max(1.0, np.max(np.abs(a))):
-            raise ParameterError("interaction matrix must be symmetric (U_ij = U_ji)")
-        if np.any(np.diag(a) != 0):
-            raise ParameterError("interaction matrix must have a zero diagonal (on-site energies belong in h)")
-    return u
-
-
-def _fourier_components(fn, omega, kmax: int) -> Array:
-    """``A_k = <A(t) e^{i k omega t}>`` for ``k = -K..K`` of a periodic matrix function (FFT
-    sampling with ``max(4K + 1, 16)`` points), ``(2K+1, ...)``."""
-    ns = max(4 * kmax + 1, 16)
-    ts = jnp.arange(ns) * (2 * jnp.pi / omega) / ns
-    vals = jax.vmap(lambda t: jnp.asarray(fn(t), jnp.complex128))(ts)
-    ks = jnp.arange(-kmax, kmax + 1)
-    phase = jnp.exp(1j * 2 * jnp.pi * ks[:, None] * jnp.arange(ns)[None, :] / ns)
-    return jnp.einsum("kn,n...->k...", phase, vals) / ns

@@ -1,8 +1,11 @@
 """Transient dynamics of Lindblad master equations with diffrax.
 
-``d vec(rho)/dt = L(t) vec(rho)`` (row-major vectorisation, see `jaxtls._engine.superoperator`) is
-integrated from any initial state; the complex state is carried as its real and imaginary
-parts, so every diffrax solver (explicit or implicit) applies. Three ways to give the generator:
+``d rho/dt = -i[H(t), rho] + sum_j r_j D[s_j] rho`` is integrated from any initial state with
+matrix products on the ``d x d`` density matrix (`jaxtls._engine.superoperator.lindblad_rhs`,
+``O(J d^3)`` per evaluation; no ``d^2 x d^2`` Liouvillian is formed, and the initial state may
+have coherences outside the steady-state sector); the complex state is carried as its real and
+imaginary parts, so every diffrax solver (explicit or implicit) applies. Three ways to give the
+generator:
 
 - a `FermionicSystem`: ``L(t) = -i[H_S(t), .] + sum_a L_a`` (Eq. 8); the flows of Eq. (5),
   ``Udot_a(t) = Tr{H_S(t) L_a[rho(t)]}``, ``Ndot_a(t) = Tr{n_a L_a[rho(t)]}``, and the power
@@ -10,7 +13,8 @@ parts, so every diffrax solver (explicit or implicit) applies. Three ways to giv
 - a pair ``(H, jumps)``: ``H`` a ``d x d`` matrix or a callable ``t -> H(t)``, ``jumps`` a
   sequence of ``(rate, s)`` (dissipator ``rate D[s]``); the energy flow of every jump term,
   ``Tr{H(t) rate D[s] rho(t)}``, and the power are returned;
-- a callable ``t -> L(t)`` returning the ``d^2 x d^2`` superoperator; only ``rho(t)``.
+- a callable ``t -> L(t)`` returning the ``d^2 x d^2`` superoperator (row-major vectorisation,
+  see `jaxtls._engine.superoperator`); only ``rho(t)``.
 
 Units: hbar = 1 (times in inverse energy units).
 """
@@ -25,8 +29,9 @@ import numpy as np
 from jaxtyping import Array
 
 from .._engine.checks import ParameterError, is_concrete
-from .._engine.superoperator import dissipator, hamiltonian_superop
-from .system import FermionicSystem, fock_operators
+from .._engine.superoperator import jump_flows, lindblad_rhs
+from .fock import check_fock_size, fock_operators
+from .system import FermionicSystem
 
 __all__ = ["TransientSolution", "evolve"]
 
@@ -68,57 +73,66 @@ def _as_callable(h):
     return lambda t: arr
 
 
-def _integrate(liouvillian_at, v0, t0, ts, solver, controller, dt0, max_steps, adjoint, throw):
-    def vf(t, y, args):
-        v = y[0] + 1j * y[1]
-        dv = jnp.matmul(liouvillian_at(t), v, precision=_HP)
-        return (jnp.real(dv), jnp.imag(dv))
-
+def _solve(vf, y0, t0, ts, solver, controller, dt0, max_steps, adjoint, throw):
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(vf),
         solver,
         t0=t0,
         t1=ts[-1],
         dt0=dt0,
-        y0=(jnp.real(v0), jnp.imag(v0)),
+        y0=y0,
         stepsize_controller=controller,
         saveat=diffrax.SaveAt(ts=ts),
         max_steps=max_steps,
         adjoint=adjoint,
         throw=throw,
     )
-    vs = sol.ys[0] + 1j * sol.ys[1]
-    steps = sol.stats["num_steps"]
-    return vs, steps, sol.result == diffrax.RESULTS.successful
+    return sol.ys[0] + 1j * sol.ys[1], sol.stats["num_steps"], sol.result == diffrax.RESULTS.successful
+
+
+def _integrate(h_fn, rates, jumps, rho0, *common):
+    """``rho(t)`` ``(n_t, d, d)`` of ``d rho/dt = -i[H(t), rho] + sum_j r_j D[s_j] rho``."""
+
+    def vf(t, y, args):
+        drho = lindblad_rhs(h_fn(t), rates, jumps, y[0] + 1j * y[1])
+        return (jnp.real(drho), jnp.imag(drho))
+
+    return _solve(vf, (jnp.real(rho0), jnp.imag(rho0)), *common)
+
+
+def _lead_jumps(system, f):
+    """Rates and operators of the lead jumps (Eq. 8): ``c_l^+`` at ``gamma f``, ``c_l`` at
+    ``gamma (1 - f)`` for every lead, in that order."""
+    c = fock_operators(system.num_levels)["c"]
+    ops = []
+    for lead in system.leads:
+        ops += [c[lead.level].T, c[lead.level]]
+    g = system.lead_array("gamma")
+    rates = jnp.stack([g * f, g * (1.0 - f)], axis=-1).reshape(-1)
+    return rates, jnp.asarray(np.stack(ops), jnp.complex128)
 
 
 @eqx.filter_jit
 def _evolve_system(system, f, rho0, t0, ts, solver, controller, dt0, max_steps, adjoint, throw):
-    d = system.dim
-    la = system.lead_superoperators(f)
-    lsum = jnp.sum(la, axis=0)
+    rates, jumps = _lead_jumps(system, f)
+    rhos, steps, ok = _integrate(
+        system.hamiltonian, rates, jumps, rho0, t0, ts, solver, controller, dt0, max_steps, adjoint, throw
+    )
+    n_ops = jnp.asarray(
+        np.repeat(fock_operators(system.num_levels)["n"][[lead.level for lead in system.leads]], 2, axis=0)
+    )
 
-    def l_at(t):
-        return hamiltonian_superop(system.hamiltonian(t)) + lsum
-
-    vs, steps, ok = _integrate(l_at, rho0.reshape(-1), t0, ts, solver, controller, dt0, max_steps, adjoint, throw)
-    nops = system.number_operators()
-    dd = d * d
-    nrow = jnp.einsum("aj,aji->ai", jnp.swapaxes(nops, -1, -2).reshape(-1, dd), la)
-
-    def flows(t, v):
+    def flows(t, rho):
         h = system.hamiltonian(t)
-        hd = system.hamiltonian_derivative(t)
-        u = jnp.real(jnp.einsum("j,aji,i->a", h.T.reshape(-1), la, v, precision=_HP))
-        n = jnp.real(nrow.astype(v.dtype) @ v)
-        p = jnp.real(hd.T.reshape(-1) @ v)
-        e = jnp.real(h.T.reshape(-1) @ v)
-        return u, n, p, e
+        u = jnp.real(rates * jump_flows(h, jumps, rho)).reshape(-1, 2).sum(axis=-1)
+        n = jnp.real(rates * jump_flows(n_ops.astype(rho.dtype), jumps, rho)).reshape(-1, 2).sum(axis=-1)
+        p = jnp.real(jnp.trace(system.hamiltonian_derivative(t) @ rho))
+        return u, n, p, jnp.real(jnp.trace(h @ rho))
 
-    u, n, p, e = jax.vmap(flows)(ts, vs)
+    u, n, p, e = jax.vmap(flows)(ts, rhos)
     return TransientSolution(
         ts=ts,
-        rho=vs.reshape(-1, d, d),
+        rho=rhos,
         energy_current=u,
         particle_current=n,
         power=p,
@@ -133,30 +147,20 @@ def _evolve_system(system, f, rho0, t0, ts, solver, controller, dt0, max_steps, 
 def _evolve_pair(h, jumps, rho0, t0, ts, solver, controller, dt0, max_steps, adjoint, throw):
     d = rho0.shape[-1]
     h_fn = _as_callable(h)
-    rates = [jnp.asarray(r, jnp.float64) for r, _ in jumps]
-    ds = [dissipator(jnp.asarray(s, jnp.complex128)) for _, s in jumps]
-    dsum = sum((r * x for r, x in zip(rates, ds, strict=True)), jnp.zeros((d * d, d * d), jnp.complex128))
+    rates = jnp.stack([jnp.asarray(r, jnp.float64) for r, _ in jumps]) if jumps else jnp.zeros((0,))
+    ops = jnp.stack([jnp.asarray(s, jnp.complex128) for _, s in jumps]) if jumps else jnp.zeros((0, d, d), complex)
+    rhos, steps, ok = _integrate(h_fn, rates, ops, rho0, t0, ts, solver, controller, dt0, max_steps, adjoint, throw)
 
-    def l_at(t):
-        return hamiltonian_superop(h_fn(t)) + dsum
-
-    vs, steps, ok = _integrate(l_at, rho0.reshape(-1), t0, ts, solver, controller, dt0, max_steps, adjoint, throw)
-
-    def flows(t, v):
+    def flows(t, rho):
         h = h_fn(t)
         hd = jax.jvp(h_fn, (t,), (jnp.ones_like(t),))[1]
-        hv = h.T.reshape(-1)
-        u = (
-            jnp.stack([jnp.real(r * (hv @ (x @ v))) for r, x in zip(rates, ds, strict=True)])
-            if ds
-            else jnp.zeros((0,), jnp.float64)
-        )
-        return u, jnp.real(hd.T.reshape(-1) @ v), jnp.real(hv @ v)
+        u = jnp.real(rates * jump_flows(h, ops, rho)) if jumps else jnp.zeros((0,), jnp.float64)
+        return u, jnp.real(jnp.trace(hd @ rho)), jnp.real(jnp.trace(h @ rho))
 
-    u, p, e = jax.vmap(flows)(ts, vs)
+    u, p, e = jax.vmap(flows)(ts, rhos)
     return TransientSolution(
         ts=ts,
-        rho=vs.reshape(-1, d, d),
+        rho=rhos,
         energy_current=u,
         particle_current=None,
         power=p,
@@ -171,10 +175,12 @@ def _evolve_pair(h, jumps, rho0, t0, ts, solver, controller, dt0, max_steps, adj
 def _evolve_superop(l_fn, rho0, t0, ts, solver, controller, dt0, max_steps, adjoint, throw):
     d = rho0.shape[-1]
 
-    def l_at(t):
-        return jnp.asarray(l_fn(t), jnp.complex128)
+    def vf(t, y, args):
+        dv = jnp.matmul(jnp.asarray(l_fn(t), jnp.complex128), y[0] + 1j * y[1], precision=_HP)
+        return (jnp.real(dv), jnp.imag(dv))
 
-    vs, steps, ok = _integrate(l_at, rho0.reshape(-1), t0, ts, solver, controller, dt0, max_steps, adjoint, throw)
+    v0 = rho0.reshape(-1)
+    vs, steps, ok = _solve(vf, (jnp.real(v0), jnp.imag(v0)), t0, ts, solver, controller, dt0, max_steps, adjoint, throw)
     return TransientSolution(
         ts=ts,
         rho=vs.reshape(-1, d, d),
@@ -281,8 +287,7 @@ def evolve(
     adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
     common = (t0, ts, solver, controller, dt0, max_steps, adjoint, throw)
     if isinstance(generator, FermionicSystem):
-        if generator.num_levels > 6:
-            fock_operators(generator.num_levels)  # raises the size error
+        check_fock_size(generator.num_levels)
         rho0 = _check_rho0(rho0, generator.dim)
         if occupations is not None:
             generator.resolve_occupations(occupations)
