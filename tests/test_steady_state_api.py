@@ -132,6 +132,21 @@ def test_single_level_equals_closed_form_plain_jit_vmap(name):
     assert bool(r.diagnostics.ok)
 
 
+def test_prebuilt_sector_and_no_recompilation(caplog):
+    """A `Sector` built with explicit levels works too; a second call with other values of the
+    same shape reuses the compiled solve (no "Compiling" log record for it)."""
+    rng = np.random.default_rng(10)
+    sector = jt.Sector.build(SINGLE, levels="single")
+    p = single_params(rng, 3)
+    r = jt.steady_state(sector, single_coeffs(p))
+    np.testing.assert_allclose(r.expect[:, 0], single_closed_form(p)[:, 0], rtol=0, atol=1e-12)
+    jt.steady_state(SINGLE, single_coeffs(single_params(rng, 4)))
+    with jax.log_compiles(), caplog.at_level("WARNING"):
+        caplog.clear()
+        jt.steady_state(SINGLE, single_coeffs(single_params(rng, 4)))
+    assert not [rec for rec in caplog.records if "Compiling" in rec.getMessage()]
+
+
 @pytest.mark.parametrize("name", ["dense", "batched", "pinv"])
 def test_single_level_gradients(name):
     solver = ALL_SOLVERS[name]

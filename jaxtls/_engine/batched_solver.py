@@ -4,11 +4,15 @@
 Both block solvers run the one elimination kernel of `jaxtls._engine.batched_kernel` (its
 algorithm, layout, pivoting, fusion stages and memory are described there) on the coefficient
 source of `jaxtls._engine.blocks`; their `particular_solve` / `transpose_solve` are the tangent
-and adjoint solves of `jaxtls._engine.batched_tangent` with the kernel's factors.
+and adjoint solves of `jaxtls._engine.batched_tangent` with the kernel's factors. lineax is
+not used here: it has no block-tridiagonal solver (`lineax.Tridiagonal` is scalar), and its
+operators are one matrix per point, while this kernel eliminates a whole batch at once on
+contiguous lanes and never stores the matrix.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import equinox as eqx
@@ -57,7 +61,7 @@ class BatchedBlockSolver(AbstractSteadySolver):
 
     def __check_init__(self):
         cs = self.chunk_size
-        if cs is not None and (isinstance(cs, bool) or not isinstance(cs, int) or cs < 1):
+        if cs is not None and (isinstance(cs, bool) or not isinstance(cs, numbers.Integral) or cs < 1):
             raise ValueError(f"chunk_size must be None or an integer >= 1, got {cs!r}")
 
     def init(self, ops: SectorOperators, coeffs: Float[Array, "T ..."], *, tangents: bool = True) -> PyTree[Any]:

@@ -16,7 +16,6 @@ __all__ = [
     "SteadyStateError",
     "check_lanes",
     "diagnostics",
-    "diagnostics_from_residual",
     "describe_failures",
 ]
 
@@ -72,12 +71,6 @@ def check_lanes(ops: SectorOperators, residual, x, tol: float = 1e-8) -> Diagnos
 def diagnostics(ops: SectorOperators, blocks, x, tol: float = 1e-8) -> Diagnostics:
     """`Diagnostics` of one point: blocks ``(K, 3, m, m)``, solution ``(K, m)``."""
     return check_lanes(ops, relative_residual(blocks, x), x, tol)
-
-
-def diagnostics_from_residual(ops: SectorOperators, residual, x, tol: float = 1e-8) -> Diagnostics:
-    """`Diagnostics` of a batch from its relative residuals (N,) and solutions ``(N, K, m)``
-    (batch-first; `check_lanes` with the batch moved last)."""
-    return check_lanes(ops, residual, jnp.moveaxis(x, 0, -1), tol)
 
 
 def describe_failures(diag: Diagnostics, tol: float) -> str | None:

@@ -20,6 +20,14 @@ with the same factors (JAX never transposes a solver's loops itself, so no per-l
 stored). A gradient costs one factorisation plus one adjoint solve. The factors are treated as
 constants: first derivatives are exact, higher derivatives (e.g. Hessians) of the steady state
 are not supported and raise.
+
+Why `jax.lax.custom_linear_solve` and not `lineax.linear_solve`: ``L`` is singular (the steady
+state spans its null space), so the rule needs a particular solution for *consistent*
+right-hand sides followed by a projection, with a transpose that is exact only on consistent
+vectors; lineax's solvers assume a non-singular operator (LU, QR, ...) or return least-squares
+solutions, and its operators are one matrix per point, whereas the kernel's factors live
+batch-last across the whole batch. `jaxtls.DenseSolver` does use `lineax.LU`, on the
+non-singular matrix with the trace row.
 """
 
 from __future__ import annotations
