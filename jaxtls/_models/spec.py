@@ -9,11 +9,54 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 from collections.abc import Callable, Mapping
 
-from .._engine.checks import check_parameters
+from .._engine.checks import ParameterError, check_parameters
 
-__all__ = ["ModelSpec", "StaticOption", "get_field", "available_fields"]
+__all__ = [
+    "ModelSpec",
+    "StaticOption",
+    "ArgumentTypeError",
+    "get_field",
+    "available_fields",
+    "host_available_bytes",
+    "format_bytes",
+]
+
+
+class ArgumentTypeError(ParameterError, TypeError):
+    """An argument of the wrong type (a model that is neither a name nor a callable, a number
+    where a list of names belongs, ...): a `ValueError` like every bad input in jaxtls, and a
+    `TypeError` as Python code expects."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory estimates of the checks (n_max, scan grids)
+
+
+def host_available_bytes() -> int:
+    """Memory the host can still give (``MemAvailable`` of /proc/meminfo, else the free pages;
+    8 GiB where neither can be read)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def format_bytes(n: float) -> str:
+    """``7.28 TiB``, ``512 B``."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,7 +185,7 @@ class ModelSpec:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"model name must be a non-empty string, got {self.name!r}")
         if not callable(self.fn):
-            raise TypeError(f"fn must be callable, got {self.fn!r}")
+            raise ArgumentTypeError(f"fn must be callable, got {self.fn!r}")
         put = functools.partial(object.__setattr__, self)
         if self.parameters is not None:
             put("parameters", (self.parameters,) if isinstance(self.parameters, str) else tuple(self.parameters))

@@ -10,16 +10,45 @@ Commands:
 - ``jaxtls scan [--allow-import] FILE.toml``: run or resume a parameter scan described in a TOML
   file (``--allow-import`` lets it name ``model = "package.module:function"``).
 - ``jaxtls plot STORE --output NAME [--out FILE]``: draw a 1-D curve or 2-D map from a store.
+
+Errors are one line on stderr, never a traceback: ``jaxtls: error: ...`` with exit code 2 for
+bad input (usage, parameters, files, stores, outputs), 1 for a computation that failed its
+checks (``SteadyStateError``, ...) or an internal error (``JAXTLS_TRACEBACK=1`` re-raises it with
+its traceback); Ctrl-C exits with 130 (``jaxtls scan``: rerun the same command to resume).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .._models.registry import ModelSpec, available_fields, get_field, registered_models
 from .scan.metadata import PARAMETER_DESCRIPTIONS
+
+
+class _UsageError(Exception):
+    """A command line argparse refuses (one line, exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as `_UsageError` (``main`` prints one line) instead of usage text
+    and `SystemExit`; ``--help`` still prints the help and exits 0."""
+
+    def error(self, message):
+        where = "" if self.prog == "jaxtls" else f"{self.prog}: "
+        raise _UsageError(f"{where}{message} (see '{self.prog} --help')")
+
+
+def _one_line(err: BaseException, limit: int = 2000) -> str:
+    """An exception's message on one line (multi-line messages joined with spaces; an `OSError`
+    without its ``[Errno n]`` prefix)."""
+    text = str(err)
+    if isinstance(err, OSError) and err.strerror:
+        text = err.strerror + (f": {err.filename!r}" if err.filename else "")
+    text = " ".join(text.split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _units(spec: ModelSpec, name: str) -> str:
@@ -62,7 +91,7 @@ def _plain(result) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jaxtls",
         description="Quantum thermodynamics of light-matter transitions (hbar = k_B = 1).",
     )
@@ -137,7 +166,10 @@ def _solve(args) -> int:
     for option in spec.static or ():
         if option.parse is not None and getattr(args, option.name) is not None:
             static[option.name] = getattr(args, option.name)
-    res = spec.fn(**params, **static)
+    spec.check_static(static)  # the registry's checks before any work (n_max, occupations, ...)
+    values = spec.check_params(params)
+    spec.run_validate({**values, **static})
+    res = spec.fn(**values, **static)
     out = res.to_dict() if hasattr(res, "to_dict") else _plain(res)
     if args.json:
         print(json.dumps(out))
@@ -150,43 +182,71 @@ def _solve(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _reproduce(args) -> int:
+    from .reproduce import reproduce
+
+    out = os.path.expanduser(args.out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise NotADirectoryError(20, f"--out {args.out!r} exists and is not a folder")
+    os.makedirs(out, exist_ok=True)  # an unwritable place fails here, before any work
+    return reproduce(out=out, quick=args.quick)
+
+
+def _scan(args) -> int:
+    from .scan import scan_from_toml
+
     try:
-        if args.command == "solve":
-            return _solve(args)
-        if args.command == "reproduce":
-            from .reproduce import reproduce
+        ds = scan_from_toml(
+            args.file,
+            progress=not args.no_progress,
+            overwrite=args.overwrite,
+            recompute_corrupted=True if args.recompute_corrupted else None,
+            allow_import=args.allow_import,
+        )
+    except KeyboardInterrupt:
+        print("jaxtls: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    print(ds)
+    return 0
 
-            return reproduce(out=args.out, quick=args.quick)
-        if args.command == "scan":
-            from .scan import scan_from_toml
 
-            try:
-                ds = scan_from_toml(
-                    args.file,
-                    progress=not args.no_progress,
-                    overwrite=args.overwrite,
-                    recompute_corrupted=True if args.recompute_corrupted else None,
-                    allow_import=args.allow_import,
-                )
-            except KeyboardInterrupt:
-                print("jaxtls: interrupted; rerun the same command to resume", file=sys.stderr)
-                return 130
-            print(ds)
-            return 0
-        if args.command == "plot":
-            from .plot import plot_store
+def _plot(args) -> int:
+    from .plot import plot_store
 
-            path = plot_store(args.store, args.output, args.out, x=args.x, y=args.y, sel=args.sel)
-            print(path)
-            return 0
-    except (ValueError, OSError) as err:
-        print(f"jaxtls: error: {err}", file=sys.stderr)
-        return 2
-    parser.error(f"unknown command {args.command!r}")
-    return 2
+    print(plot_store(args.store, args.output, args.out, x=args.x, y=args.y, sel=args.sel))
+    return 0
+
+
+_COMMANDS = {"solve": _solve, "reproduce": _reproduce, "scan": _scan, "plot": _plot}
+
+
+def _error(message: str, code: int) -> int:
+    print(f"jaxtls: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit code (module docstring for the error policy)."""
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except _UsageError as err:
+        return _error(_one_line(err), 2)
+    except KeyboardInterrupt:
+        print("jaxtls: interrupted", file=sys.stderr)
+        return 130
+    except RecursionError as err:  # before RuntimeError, its base class
+        return _error(f"input nested too deeply ({_one_line(err)})", 2)
+    except (ValueError, OSError) as err:  # bad input: parameters, files, stores, outputs
+        if os.environ.get("JAXTLS_TRACEBACK"):
+            raise
+        return _error(_one_line(err), 2)
+    except MemoryError as err:
+        return _error(f"out of memory ({_one_line(err)}); use fewer points, a smaller chunk_size or n_max", 2)
+    except Exception as err:  # noqa: BLE001 - one line, never a traceback; JAXTLS_TRACEBACK=1 re-raises
+        if os.environ.get("JAXTLS_TRACEBACK"):
+            raise
+        return _error(f"{type(err).__name__}: {_one_line(err)}", 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

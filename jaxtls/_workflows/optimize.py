@@ -34,9 +34,10 @@ import optax
 from jaxtyping import Array
 
 from .._models.registry import ModelSpec, resolve_model
-from .sensitivity import prepare_inputs, solve_checked
+from .._models.spec import ArgumentTypeError
+from .sensitivity import check_flag, parameter_names, prepare_inputs, solve_checked
 
-__all__ = ["optimize", "OptimizeResult"]
+__all__ = ["optimize", "OptimizeResult", "NonFiniteStartError"]
 
 _LOG2 = math.log(2.0)
 
@@ -128,8 +129,16 @@ def _make_transforms(spec: ModelSpec, values, free, bounds, scales):
                 transforms[name] = _Transform("softplus", jnp.asarray(p0 / _LOG2), jnp.zeros_like(jnp.asarray(p0)))
             else:
                 s = scales.get(name, default_scale)
-                if not (np.all(np.isfinite(s)) and np.all(np.asarray(s) > 0)):
-                    raise ValueError(f"scale for {name!r} must be finite and > 0, got {s!r}")
+                try:
+                    ok = isinstance(s, int | float | np.number | np.ndarray | jax.Array) and not isinstance(s, bool)
+                    ok = ok and np.all(np.isfinite(np.asarray(s, float))) and np.all(np.asarray(s, float) > 0)
+                    ok = ok and np.broadcast_shapes(np.shape(s), p0.shape) == p0.shape
+                except (TypeError, ValueError):
+                    ok = False
+                if not ok:
+                    raise ValueError(
+                        f"scale for {name!r} must be a finite number > 0 (or an array of the start's shape), got {s!r}"
+                    )
                 transforms[name] = _Transform(
                     "affine", jnp.asarray(p0), jnp.broadcast_to(jnp.asarray(s, float), p0.shape)
                 )
@@ -150,6 +159,42 @@ def _make_transforms(spec: ModelSpec, values, free, bounds, scales):
             raise ValueError(f"start value of {name!r} ({p0}) must lie strictly inside its bound ({lo:g}, {hi:g})")
         transforms[name] = _Transform("box", jnp.asarray(lo), jnp.asarray(hi - lo))
     return transforms
+
+
+class NonFiniteStartError(ValueError, FloatingPointError):
+    """The objective or its gradient is not finite at the starting point (bad `params` or
+    objective): a `ValueError`, and a `FloatingPointError` like a run that becomes non-finite."""
+
+
+def _listed(p: dict) -> dict:
+    return {k: np.asarray(v).tolist() for k, v in p.items()}
+
+
+def _mapping_of_free(argument: str, mapping, free: tuple) -> dict:
+    """``bounds`` / ``scales``: None or a mapping whose keys are free parameters."""
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, Mapping):
+        raise ArgumentTypeError(f"{argument} must be a dict {{free parameter: value}} or None, got {mapping!r}")
+    for name in mapping:
+        if name not in free:
+            raise ValueError(f"{argument[:-1]} given for {name!r}, which is not among the free parameters {list(free)}")
+    return dict(mapping)
+
+
+def _optimizer(optimizer, learning_rate, steps: int):
+    """The optax optimiser: the caller's, or adam with a cosine-decayed `learning_rate`."""
+    if optimizer is not None:
+        if learning_rate is not None:
+            raise ValueError("pass either optimizer or learning_rate (the default optimiser's), not both")
+        if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
+            raise ArgumentTypeError(f"optimizer must be an optax GradientTransformation (or None), got {optimizer!r}")
+        return optimizer
+    lr = 0.1 if learning_rate is None else learning_rate
+    ok = isinstance(lr, int | float | np.integer | np.floating) and not isinstance(lr, bool | np.bool_)
+    if not ok or not math.isfinite(float(lr)) or float(lr) <= 0:
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+    return optax.adam(optax.cosine_decay_schedule(float(lr), steps, alpha=0.01))
 
 
 def _takes_params(objective: Callable) -> bool:
@@ -176,6 +221,7 @@ def optimize(
     *,
     maximize: bool = False,
     scales: Mapping[str, float] | None = None,
+    learning_rate: float | None = None,
     **static,
 ) -> OptimizeResult:
     """Gradient-based optimisation of a steady-state objective over chosen parameters.
@@ -195,8 +241,11 @@ def optimize(
     - `bounds`: ``{name: (lo, hi) | "positive" | None}``; module docstring for the transforms.
       Rates and temperatures stay > 0 without a bound.
     - `optimizer`: an optax `GradientTransformation` acting on the unconstrained variables
-      (default: ``optax.adam`` with a cosine-decayed learning rate from 0.1 to 1e-3).
-    - `steps`: number of optimiser steps.
+      (default: ``optax.adam`` with a cosine-decayed learning rate from `learning_rate` to
+      1e-2 of it).
+    - `learning_rate`: initial learning rate of the default optimiser (default 0.1; a finite
+      number > 0); only without `optimizer`.
+    - `steps`: number of optimiser steps (>= 1).
     - `progress`: show a tqdm progress bar.
     - `maximize`: maximise instead of minimise.
     - `scales`: ``{name: s}`` step scale of unbounded real parameters (energy units).
@@ -207,10 +256,13 @@ def optimize(
 
     **Returns:** an `OptimizeResult`.
 
-    **Raises:** `ValueError` for a name that is not a model parameter, an empty or repeated
-    `free`, a bound with ``lo >= hi`` or a start outside it, an objective that does not
-    return a real scalar, unknown solver options; `FloatingPointError` if the objective or its
-    gradient becomes non-finite during the run.
+    **Raises:** `ValueError`, before any work, for a name that is not a model parameter, an
+    empty or repeated `free`, non-finite or empty starting values, a bound with ``lo >= hi`` or
+    a start outside it, ``steps < 1``, a learning rate that is not a finite number > 0, an
+    optimizer that is not an optax `GradientTransformation`, an objective that does not return a
+    real scalar, unknown solver options; also (`NonFiniteStartError`, a `ValueError` and a
+    `FloatingPointError`) an objective or gradient that is not finite at the starting point;
+    `FloatingPointError` if the objective or its gradient becomes non-finite during the run.
 
     ```python
     res = jaxtls.optimize("cavity", jaxtls.electrical_power, params, free=("mu_u", "mu_l"),
@@ -220,31 +272,16 @@ def optimize(
     """
     spec = resolve_model(model)
     values, static, throw = prepare_inputs(spec, params, dict(static), "optimize")
-    if isinstance(free, str):
-        free = (free,)
-    free = tuple(free)
-    if not free:
-        raise ValueError("free must name at least one parameter to optimise")
-    for name in free:
-        if name not in spec.parameters:
-            raise ValueError(
-                f"cannot optimise {name!r}: not a parameter of the {spec.name} model "
-                f"(parameters: {list(spec.parameters)})"
-            )
-    if len(set(free)) != len(free):
-        raise ValueError(f"free has repeated names: {list(free)}")
-    bounds = {} if bounds is None else dict(bounds)
-    for name in bounds:
-        if name not in free:
-            raise ValueError(f"bound given for {name!r}, which is not among the free parameters {list(free)}")
-    scales = {} if scales is None else dict(scales)
-    for name in scales:
-        if name not in free:
-            raise ValueError(f"scale given for {name!r}, which is not among the free parameters {list(free)}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    free = parameter_names("free", free, spec)
+    bounds = _mapping_of_free("bounds", bounds, free)
+    scales = _mapping_of_free("scales", scales, free)
+    if isinstance(steps, bool | np.bool_) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     if not callable(objective):
         raise ValueError(f"objective must be a callable objective(result[, params]) -> scalar, got {objective!r}")
+    check_flag("maximize", maximize)
+    check_flag("progress", progress)
+    optimizer = _optimizer(optimizer, learning_rate, int(steps))
 
     transforms = _make_transforms(spec, values, free, bounds, scales)
     fixed = {k: v for k, v in values.items() if k not in free}
@@ -263,7 +300,13 @@ def optimize(
         return sign * val, val
 
     u0 = {k: transforms[k].inverse(jnp.asarray(np.real(np.asarray(values[k])), float)) for k in free}
-    out = jax.eval_shape(loss, u0)[1]
+    try:
+        out = jax.eval_shape(loss, u0)[1]
+    except (TypeError, AttributeError, KeyError, IndexError) as err:
+        raise ValueError(
+            f"objective must return a real scalar of the model's result; evaluating it failed "
+            f"({type(err).__name__}: {' '.join(str(err).split())[:300]})"
+        ) from None
     if not isinstance(out, jax.ShapeDtypeStruct) and not hasattr(out, "shape"):
         raise ValueError(f"objective must return a real scalar, got {type(out).__name__}")
     if out.shape != ():
@@ -274,9 +317,6 @@ def optimize(
     if jnp.issubdtype(out.dtype, jnp.complexfloating) or not jnp.issubdtype(out.dtype, jnp.floating):
         raise ValueError(f"objective must return a real floating scalar, got dtype {out.dtype}")
 
-    if optimizer is None:
-        schedule = optax.cosine_decay_schedule(0.1, max(int(steps), 1), alpha=0.01)
-        optimizer = optax.adam(schedule)
     grad_fn = jax.value_and_grad(loss, has_aux=True)
 
     @jax.jit
@@ -308,10 +348,15 @@ def optimize(
             u_next, state, val, gnorm = step(u, state)
             val, gnorm = float(val), float(gnorm)
             if not (math.isfinite(val) and math.isfinite(gnorm)):
+                if i == 0:
+                    raise NonFiniteStartError(
+                        f"the objective or its gradient is not finite at the starting point (objective {val}, "
+                        f"gradient norm {gnorm}) at {_listed(p_now)}; check params and the objective"
+                    )
                 raise FloatingPointError(
                     f"objective or gradient became non-finite at step {i} "
                     f"(objective {val}, gradient norm {gnorm}) at "
-                    f"{ {k: np.asarray(v).tolist() for k, v in p_now.items()} }; tighten the bounds or lower "
+                    f"{_listed(p_now)}; tighten the bounds or lower "
                     "the learning rate"
                 )
             if g0 is None:

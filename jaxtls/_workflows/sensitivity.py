@@ -37,9 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._engine.checks import ParameterError, broadcast_parameters
+from .._engine.checks import ParameterError, broadcast_parameters, check_parameters
 from .._models.registry import ModelSpec, available_fields, get_field, resolve_model
 from .._models.result import SteadyStateError
+from .._models.spec import ArgumentTypeError
 
 __all__ = [
     "sensitivities",
@@ -49,6 +50,9 @@ __all__ = [
     "efficiency",
     "solve_checked",
     "prepare_inputs",
+    "names_argument",
+    "parameter_names",
+    "check_flag",
     "DEFAULT_OUTPUTS",
     "DERIVED_OUTPUTS",
     "ModelSpec",
@@ -132,33 +136,67 @@ def _traced_output(spec: ModelSpec, result, params, name: str, n: int):
     return jnp.real(value)
 
 
-def _names(kind: str, names, spec: ModelSpec) -> tuple[str, ...]:
-    names = (names,) if isinstance(names, str) else tuple(names)
+def names_argument(argument: str, names, allowed, what: str) -> tuple[str, ...]:
+    """`names` (one name or a sequence of distinct names, each in `allowed` unless it is None)
+    as a tuple, or a `ValueError` naming `argument` (``wrt``, ``free``, ``outputs``); `what`
+    says what a name must be (``"a parameter of the cavity model (...)"``)."""
+    if isinstance(names, str):
+        names = (names,)
+    elif isinstance(names, Sequence) and not isinstance(names, bytes):
+        names = tuple(names)
+    else:
+        raise ArgumentTypeError(f"{argument} must be a name or a list of names, got {names!r}; each must be {what}")
+    if not names:
+        raise ValueError(f"{argument} is empty; name at least one: each must be {what}")
     for name in names:
-        if name not in spec.parameters:
-            raise ValueError(
-                f"cannot {kind} {name!r}: not a parameter of the {spec.name} model "
-                f"(parameters: {list(spec.parameters)})"
-            )
+        if not isinstance(name, str) or not name or (allowed is not None and name not in allowed):
+            raise ValueError(f"{argument}: {name!r} is not {what}")
     if len(set(names)) != len(names):
-        raise ValueError(f"repeated names: {list(names)}")
+        raise ValueError(f"{argument} has repeated names: {list(names)}")
     return names
 
 
-def _check_throw(throw) -> bool:
-    if not isinstance(throw, bool | np.bool_):
-        raise ParameterError(f"throw must be True or False, got {throw!r}")
-    return bool(throw)
+def parameter_names(argument: str, names, spec: ModelSpec) -> tuple[str, ...]:
+    """`names_argument` for names of the model's parameters (``wrt``, ``free``)."""
+    what = f"a parameter of the {spec.name} model (parameters: {list(spec.parameters)})"
+    return names_argument(argument, names, spec.parameters, what)
+
+
+def check_flag(name: str, value) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ParameterError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_values(spec: ModelSpec, values: dict) -> None:
+    """Every parameter a non-empty array of finite numbers (complex only where the spec allows
+    it), the values broadcasting together: also for a model registered without rules."""
+    rules = spec.rules or {}
+    check_parameters(
+        {k: v for k, v in values.items() if k not in rules},
+        {k: "complex" if k in spec.complex_parameters else "real" for k in values if k not in rules},
+    )
+    shapes = {}
+    for k, v in values.items():
+        shapes[k] = np.shape(v)
+        if 0 in shapes[k]:
+            raise ParameterError(f"{k} is an empty array (shape {shapes[k]}); give at least one value")
+    try:
+        np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        raise ParameterError(f"parameter shapes do not broadcast together: {shapes}") from None
 
 
 def prepare_inputs(spec: ModelSpec, params, static: dict, what: str) -> tuple[dict, dict, bool]:
     """The checks `sensitivities` and `optimize` share, before any work: ``(values, static,
-    throw)`` with the parameters checked against the spec, the static options checked and
-    resolved (e.g. ``n_max="auto"``) and the model's host-side validation run."""
+    throw)`` with the parameters checked against the spec (names, rules, finiteness, empty
+    arrays, broadcasting), the static options checked and resolved (e.g. ``n_max="auto"``) and
+    the model's host-side validation run."""
     spec.require_parameters(what)
-    throw = _check_throw(static.pop("throw", True))
+    throw = check_flag("throw", static.pop("throw", True))
     spec.check_static(static)
     values = spec.check_params(params)
+    _check_values(spec, values)
     static = spec.resolve_static(values, static, throw)
     spec.run_validate({**values, **static})
     return values, static, throw
@@ -275,14 +313,13 @@ def sensitivities(
     """
     spec = resolve_model(model)
     values, static, throw = prepare_inputs(spec, params, dict(static), "sensitivities")
+    check_flag("return_values", return_values)
     if outputs is None:
         if spec.outputs is None:
             raise ValueError(f"the {spec.name} model declares no default outputs; pass outputs=(...)")
         outputs = spec.outputs
-    outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
-    if not outputs or not all(isinstance(o, str) for o in outputs):
-        raise ValueError(f"outputs must name at least one output, got {outputs!r}")
-    wrt = _names("differentiate with respect to", spec.parameters if wrt is None else wrt, spec)
+    outputs = names_argument("outputs", outputs, None, "an output name (a result field or a derived output)")
+    wrt = parameter_names("wrt", spec.parameters if wrt is None else wrt, spec)
     flat, shape = broadcast_parameters(values, complex_names=spec.complex_parameters)
     key = _hashable(static)
     jac = _jacobian_fn_cached(spec, wrt, outputs, key) if key is not None else _jacobian_fn(spec, wrt, outputs, static)

@@ -19,6 +19,7 @@ from ..._models.registry import ModelSpec, registered_models, resolve_model
 from ..store import MemorySink, check_writable
 from ..store_safety import StoreLock, StoreLockedError, is_scan_store
 from . import layout as _layout
+from .arguments import check_arguments, check_chunk_size, check_devices, check_flag, check_outputs, check_store
 from .axes import check_names, check_values, normalize_fixed, parse_axes
 from .definition import ScanDefinitionError, definition_hash, scan_definition
 from .devices import barrier, init_distributed, local_devices, next_stage, want_distributed
@@ -81,12 +82,14 @@ class _Plan:
 
 
 def _plan(model, grid, fixed, outputs, chunk_size, store, zip_, devices, check, allow_import) -> _Plan:
-    """Resolve the model and check every argument (names, values, sizes) before any work."""
+    """Resolve the model and check every argument (names, types, values, sizes) before any work."""
     refuse_import(model, allow_import)
     spec = resolve_model(model)
-    outputs = [outputs] if isinstance(outputs, str) else list(outputs)
-    if not outputs or len(set(outputs)) != len(outputs):
-        raise ValueError(f"outputs must be a non-empty list of distinct field names, got {outputs}")
+    outputs = check_outputs(outputs)
+    chunk_size = check_chunk_size(chunk_size)
+    check_devices(devices)
+    path = check_store(store)
+    check_flag("check", check)
     axes = parse_axes(grid, zip_)
     fixed = normalize_fixed(spec, fixed)
     check_names(spec, axes, fixed)
@@ -94,15 +97,15 @@ def _plan(model, grid, fixed, outputs, chunk_size, store, zip_, devices, check, 
     check_name = CHECK_VARIABLE if (check and spec.check is not None) else None
     if check_name is not None and check_name in outputs:
         raise ValueError(f"{check_name!r} is the scan's check variable; drop it from outputs or pass check=False")
+    shape = tuple(a.size for a in axes)
+    n_params = sum(len(a.values) for a in axes)
+    _layout.check_grid_size(
+        {a.name: a.size for a in axes}, n_params, len(outputs) + (check_name is not None), chunk_size, path
+    )
     definition = scan_definition(spec, axes, fixed, outputs, spec.check_description if check_name else None)
     digest = definition_hash(definition)
-    shape = tuple(a.size for a in axes)
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer) or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    block = _layout.Layout.choose(shape, int(chunk_size)) if chunk_size is not None else None
-    if store is None and jax.process_count() > 1:
+    block = _layout.Layout.choose(shape, chunk_size) if chunk_size is not None else None
+    if path is None and jax.process_count() > 1:
         raise ValueError("a multi-process scan needs store= (the processes merge their chunks there)")
     return _Plan(
         spec=spec,
@@ -115,7 +118,7 @@ def _plan(model, grid, fixed, outputs, chunk_size, store, zip_, devices, check, 
         shape=shape,
         devices=local_devices(devices),
         block=block,
-        path=None if store is None else Path(store).expanduser(),
+        path=path,
         barrier_prefix=f"jaxtls-scan-{digest[:16]}-{next_stage()}",
     )
 
@@ -351,6 +354,7 @@ def scan(
     coordinates for the grid (and scalar ones for numeric fixed parameters), ``units`` attributes
     (hbar = k_B = 1). With a store, the dataset is opened lazily from it (``.load()`` to read).
     """
+    check_arguments(distributed, progress, overwrite, verify, recompute_corrupted, on_chunk, allow_import)
     if want_distributed(distributed):
         init_distributed(**(distributed if isinstance(distributed, Mapping) else {}))
     plan = _plan(model, grid, fixed, outputs, chunk_size, store, zip, devices, check, allow_import)

@@ -9,9 +9,13 @@ working memory), against a fraction of the free memory of a device (docs/scans.m
 from __future__ import annotations
 
 import math
-import os
+import shutil
+from pathlib import Path
 
 import numpy as np
+
+from ..._models.spec import format_bytes, host_available_bytes
+from .definition import ScanDefinitionError
 
 __all__ = [
     "Layout",
@@ -21,6 +25,11 @@ __all__ = [
     "jaxpr_bytes",
     "available_bytes",
     "auto_chunk_points",
+    "host_available_bytes",
+    "format_bytes",
+    "grid_memory_error",
+    "check_axis_size",
+    "check_grid_size",
 ]
 
 
@@ -112,22 +121,67 @@ def available_bytes(devices) -> int:
         stats = None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    avail = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            avail = 8 * 2**30
-    return avail // max(1, len(devices))  # host devices share the RAM
+    return host_available_bytes() // max(1, len(devices))  # host devices share the RAM
 
 
 def auto_chunk_points(bytes_per_point: float, devices) -> int:
     per_device = int(MEMORY_FRACTION * available_bytes(devices) / max(bytes_per_point, 1.0))
     return max(1, min(per_device, MAX_POINTS_PER_DEVICE)) * len(devices)
+
+
+# ---------------------------------------------------------------------------------------------
+# Size checks before anything is allocated (lower bounds: a scan refused here cannot fit)
+
+VALUE_BYTES = 8  # float64 per value (outputs and parameters; complex ones need twice that)
+
+
+def grid_memory_error(what: str, need: float, have: float, where: str = "memory"):
+    """The `ScanDefinitionError` of a scan that cannot fit (`what` names the axis and size)."""
+    return ScanDefinitionError(
+        f"{what} would need at least {format_bytes(need)} of {where}, more than the "
+        f"{format_bytes(have)} available; use fewer points (or split the scan into several)"
+    )
+
+
+def check_axis_size(name: str, num: int) -> None:
+    """A range of `num` values for grid axis `name` fits in host memory (checked before the
+    values are allocated: ``num = 1e12`` would need 7.3 TiB for its coordinate alone)."""
+    need, have = num * VALUE_BYTES, host_available_bytes()
+    if need > have:
+        raise grid_memory_error(f"grid axis {name!r} with num = {num} values", need, have)
+
+
+def _free_disk(path: Path) -> int | None:
+    for parent in (path, *path.parents):
+        if parent.exists():
+            try:
+                return shutil.disk_usage(parent).free
+            except OSError:
+                return None
+    return None
+
+
+def check_grid_size(sizes: dict, n_parameters: int, n_outputs: int, chunk_size: int | None, store: Path | None) -> None:
+    """The whole scan fits, estimated from the grid size, the chunk size and the output count
+    before anything is allocated: in memory (``store=None``) every output over the whole grid,
+    and a chunk's parameters and outputs (an explicit `chunk_size`; the automatic one is chosen
+    to fit); with a new store, every output over the grid on its disk. `sizes`: ``{axis: n}``.
+    Raises `ScanDefinitionError` naming the largest axis and the grid size."""
+    total = math.prod(sizes.values())
+    shape = " x ".join(f"{k}: {n}" for k, n in sizes.items())
+    big = max(sizes, key=sizes.get)
+    what = f"a grid of {total} points ({shape}; largest axis {big!r} with {sizes[big]})"
+    n_chunks = total if chunk_size is None else -(-total // max(1, min(chunk_size, total)))
+    chunk = 0 if chunk_size is None else min(chunk_size, total) * (n_parameters + n_outputs) * VALUE_BYTES * 2
+    bookkeeping = n_chunks * (2 + n_outputs) * VALUE_BYTES if chunk_size is not None else 0
+    need = chunk + bookkeeping + (total * n_outputs * VALUE_BYTES if store is None else 0)
+    have = host_available_bytes()
+    if need > have:
+        raise grid_memory_error(what + f" with {n_outputs} output(s)", need, have)
+    if store is not None and not store.exists():
+        free = _free_disk(store)
+        need = total * n_outputs * VALUE_BYTES
+        if free is not None and need > free:
+            raise grid_memory_error(
+                what + f" with {n_outputs} output(s) (uncompressed)", need, free, f"disk space at {str(store)!r}"
+            )

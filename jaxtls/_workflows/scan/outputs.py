@@ -3,6 +3,8 @@ leading dimension, plus the model's trust check as the boolean variable ``ok``."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax.numpy as jnp
 
 from ..._models.registry import ModelSpec, available_fields, get_field
@@ -23,6 +25,9 @@ def extract(result, outputs: list[str], n: int) -> dict:
             ) from None
         if v is None:
             raise ValueError(f"output {name!r} is None for this model")
+        if isinstance(v, Mapping):
+            entries = ", ".join(f"{name}.{k}" for k in v)
+            raise ValueError(f"output {name!r} is a dict of outputs; name its entries ({entries})")
         v = jnp.asarray(v)
         if v.ndim == 0:
             v = jnp.broadcast_to(v, (n,))
