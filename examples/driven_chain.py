@@ -115,17 +115,16 @@ def fixed_point_solver(name: str = "newton"):
     raise ValueError(f"solver must be 'newton' or 'lm', got {name!r}")
 
 
-def _solve_one(p, n_harm, solver_name):
+def _solve_one(p, method, solver_name):
     system = chain_system(p)
-    method = jt.FloquetHarmonics(n_harm)
     sc = jt.self_consistent_steady_state(system, method=method, solver=fixed_point_solver(solver_name), throw=False)
     bare = jt.periodic_steady_state(system, method=method, throw=False)
     return sc, bare
 
 
 @functools.cache
-def _batch_program(n_harm: int, solver_name: str, batch_size: int | None):
-    one = functools.partial(_solve_one, n_harm=n_harm, solver_name=solver_name)
+def _batch_program(method, solver_name: str, batch_size: int | None):
+    one = functools.partial(_solve_one, method=method, solver_name=solver_name)
     if batch_size is None:
         return jax.jit(jax.vmap(one))
     if batch_size == 1:
@@ -133,7 +132,13 @@ def _batch_program(n_harm: int, solver_name: str, batch_size: int | None):
     return jax.jit(lambda p: jax.lax.map(one, p, batch_size=batch_size))
 
 
-def solve_batch(params: dict, n_harm: int = N_HARM, solver: str = "newton", batch_size: int | str | None = BATCH_SIZE):
+def solve_batch(
+    params: dict,
+    n_harm: int = N_HARM,
+    solver: str = "newton",
+    batch_size: int | str | None = BATCH_SIZE,
+    method_type=None,
+):
     """Solve a batch of chains in one compiled program (no Python loop over points).
 
     **Arguments:**
@@ -144,6 +149,8 @@ def solve_batch(params: dict, n_harm: int = N_HARM, solver: str = "newton", batc
     - `batch_size`: points solved together by `jax.vmap` inside a `jax.lax.map` over chunks
       (1: one point at a time); ``None``: one `jax.vmap` over the whole batch; ``"auto"``: 1 on
       a CPU, ``None`` on an accelerator (see `BATCH_SIZE`). Every choice is one compiled program.
+    - `method_type`: the periodic steady-state method, called with `n_harm` (default
+      `jaxtls.FloquetHarmonics`; `benchmarks/bench_driven_chain.py` passes the dense reference).
 
     **Returns:** ``(sc, bare)``: the `jaxtls.SelfConsistentSteadyState` (self-consistent
     occupations) and the `jaxtls.PeriodicSteadyState` with bare occupations (Eq. 9), each with
@@ -161,7 +168,8 @@ def solve_batch(params: dict, n_harm: int = N_HARM, solver: str = "newton", batc
         batch_size = 1 if jax.default_backend() == "cpu" else None
     elif batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer, None or 'auto', got {batch_size!r}")
-    return _batch_program(int(n_harm), solver, batch_size)(params)
+    method = (jt.FloquetHarmonics if method_type is None else method_type)(int(n_harm))
+    return _batch_program(method, solver, batch_size)(params)
 
 
 def solve_point(p: dict | None = None, n_harm: int = N_HARM, solver: str = "newton"):

@@ -85,7 +85,6 @@ class HarmonicOperators(eqx.Module):
     group_elements: Array  # (G, g, g) element index (E: padding)
     real_index: Array  # (E, 2) real unknowns (flat K*m slots) each element is made of
     real_coef: Array  # (E, 2) complex: z_e = sum_i real_coef[e, i] x[real_index[e, i]]
-    group_pad: Array  # (G, g, g) 1 on padded diagonal entries
     drive_orders: tuple = eqx.field(static=True)
     num_ham: int = eqx.field(static=True)
     num_jumps: int = eqx.field(static=True)
@@ -113,12 +112,13 @@ class HarmonicOperators(eqx.Module):
         groups = sector.groups
         g = max(len(x) for x in groups)
         key_index = {int(k): i for i, k in enumerate(sector.keys)}
+        # padded to the largest group as in `Sector`: zeros off the diagonal, the group's first
+        # population on it (keeps the smallest eigenvalue)
         gel = np.full((len(groups), g, g), e, np.int64)
-        gpad = np.zeros((len(groups), g, g))
         for gi, states in enumerate(groups):
             for a in range(g):
                 if a >= len(states):
-                    gpad[gi, a, a] = 1.0
+                    gel[gi, a, a] = key_index[int(states[0]) * (sector.dim + 1)]
                     continue
                 for b, j in enumerate(states):
                     gel[gi, a, b] = key_index.get(int(states[a]) * sector.dim + int(j), e)
@@ -146,7 +146,6 @@ class HarmonicOperators(eqx.Module):
             drive_dag_functional=np.asarray(functionals([op.conj().T for _, op in st.drive])),
             obs_functional=np.asarray(functionals(st.observables)),
             group_elements=np.asarray(gel),
-            group_pad=np.asarray(gpad),
             real_index=np.asarray(ridx),
             real_coef=np.asarray(rcoef),
             drive_orders=orders,
@@ -212,8 +211,7 @@ class HarmonicOperators(eqx.Module):
         """Smallest eigenvalue of the states with element vectors ``z`` ``(..., E)`` (Hermitian
         parts), from their positivity groups (no LAPACK call for groups of up to 8 states)."""
         zp = jnp.concatenate([z, jnp.zeros(z.shape[:-1] + (1,), z.dtype)], axis=-1)
-        blocks = zp[..., self.group_elements] + 2.0 * self.group_pad  # padding: eigenvalue 2 > 1
-        return min_group_eigenvalue(blocks)
+        return min_group_eigenvalue(zp[..., self.group_elements])
 
 
 def harmonic_matrices(hops: HarmonicOperators, c, d=None) -> Array:
@@ -254,13 +252,15 @@ def periodic_averages(hops: HarmonicOperators, c, d, omega, z) -> PeriodicAverag
     n_harm = (z.shape[0] - 1) // 2
     ks = np.arange(-kmax, kmax + 1)
     z_mk = z[n_harm - ks]  # rho_{-k}
+    # functionals of the Hamiltonian harmonics H_k, k = -K..K
     w = jnp.zeros((2 * kmax + 1, hops.num_elements), jnp.complex128)
     w = w.at[kmax].set(hops.hamiltonian_functional(c))
     if hops.drive_orders:
         d = jnp.asarray(d, jnp.complex128)
-        for i, q in enumerate(hops.drive_orders):
-            w = w.at[kmax + q].add(d[i] * hops.drive_functional[i])
-            w = w.at[kmax - q].add(jnp.conj(d[i]) * hops.drive_dag_functional[i])
+        orders = np.asarray(hops.drive_orders)
+        pos = (orders[:, None] == np.arange(-kmax, kmax + 1)[None, :]).astype(np.float64)  # (T_d, 2K+1)
+        w = w + jnp.einsum("tk,te->ke", pos, d[:, None] * hops.drive_functional, precision=_HP)
+        w = w + jnp.einsum("tk,te->ke", pos[:, ::-1], jnp.conj(d)[:, None] * hops.drive_dag_functional, precision=_HP)
     jz = hops.jumps_apply(z_mk)  # (2K+1, T_j, E)
     energy = jnp.real(jnp.einsum("ke,kje->j", w, jz, precision=_HP))
     flow = jnp.real(jnp.einsum("oe,je->oj", hops.obs_functional, jz[kmax], precision=_HP))

@@ -161,10 +161,17 @@ def _groups(keys, d: int):
 
 
 def _group_slots(groups, slot_of, n: int):
+    """Real-unknown slots of the positivity groups, padded to the largest group: off-diagonal
+    padding reads an appended zero (slot ``n``), diagonal padding repeats the group's first
+    population, which keeps the smallest eigenvalue (a diagonal entry of a Hermitian matrix is
+    never below its smallest eigenvalue)."""
     g = max(len(c) for c in groups)
     gidx = np.full((len(groups), g, g, 2), n, dtype=np.int64)  # n: an appended zero
     gcoef = np.zeros((len(groups), g, g, 2))
     for gi, states in enumerate(groups):
+        for a in range(len(states), g):
+            gidx[gi, a, a, 0] = slot_of[("d", states[0], states[0])]
+            gcoef[gi, a, a, 0] = 1.0
         for a, i in enumerate(states):
             for b, j in enumerate(states):
                 if i == j:

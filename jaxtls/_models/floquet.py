@@ -198,7 +198,7 @@ class StaticSector(AbstractPeriodicMethod):
         diag = PeriodicDiagnostics(
             residual=dg.residual[0],
             trace_error=dg.trace_error[0],
-            min_eigenvalue=hops.min_eigenvalue(z),
+            min_eigenvalue=dg.min_eigenvalue[0],
             harmonic_tail=jnp.zeros((), jnp.float64),
             periodicity_error=jnp.zeros((), jnp.float64),
             min_pivot=min_relative_pivot(blk),
