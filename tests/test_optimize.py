@@ -5,6 +5,7 @@ import os
 
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import jaxtls as jt
@@ -156,3 +157,130 @@ def test_bad_input_raises_clear_errors():
         sensitivities("cavity", CAVITY, outputs=("rates",), n_max=8)
     with pytest.raises(ValueError, match="gamma_u"):
         sensitivities("cavity", dict(CAVITY, gamma_u=-0.1), n_max=8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 16: every argument of sensitivities / optimize checked before any work
+
+
+@pytest.fixture
+def toy_calls(monkeypatch):
+    """A toy model registered for one test (the closed form f = (x - 1)^2 + y) that records
+    every call (the registry is restored afterwards)."""
+    from jaxtls._models import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    calls = []
+
+    def toy(*, x, y):
+        calls.append(1)
+        x, y = jnp.asarray(x), jnp.asarray(y)
+        return {"f": (x - 1.0) ** 2 + y, "ok": jnp.ones(jnp.broadcast_shapes(x.shape, y.shape), bool)}
+
+    jt.register_model("fuzz_toy", toy, parameters=("x", "y"), check="ok", outputs=("f",))
+    return calls
+
+
+BAD_SENSITIVITIES = [
+    (dict(wrt="z"), r"wrt: 'z' is not a parameter of the fuzz_toy model"),
+    (dict(wrt=3), r"wrt must be a name or a list of names"),
+    (dict(wrt={"x": 1}), r"wrt must be a name or a list of names"),
+    (dict(wrt=()), r"wrt is empty"),
+    (dict(wrt=("x", "x")), r"wrt has repeated names"),
+    (dict(wrt=(None,)), r"wrt: None is not a parameter"),
+    (dict(outputs=()), r"outputs is empty"),
+    (dict(outputs=3), r"outputs must be a name or a list"),
+    (dict(outputs=("f", "f")), r"outputs has repeated names"),
+    (dict(params={"x": 1.0, "y": 0.0, "z": 1.0}), r"\['z'\] is not a parameter of the fuzz_toy model"),
+    (dict(params={"x": 1.0}), r"missing parameter\(s\) \['y'\]"),
+    (dict(params=[1.0, 2.0]), r"params must be a dict"),
+    (dict(params={"x": float("nan"), "y": 0.0}), r"x must be a finite real number"),
+    (dict(params={"x": 1.0, "y": float("-inf")}), r"y must be a finite real number"),
+    (dict(params={"x": 1.0 + 2.0j, "y": 0.0}), r"x must be a finite real number \(real\)"),
+    (dict(params={"x": "1", "y": 0.0}), r"x must be a finite real number"),
+    (dict(params={"x": None, "y": 0.0}), r"x must be a finite real number"),
+    (dict(params={"x": np.array([]), "y": 0.0}), r"x is an empty array"),
+    (dict(params={"x": np.ones(2), "y": np.ones(3)}), r"parameter shapes do not broadcast together"),
+    (dict(return_values="yes"), r"return_values must be True or False"),
+    (dict(throw=1), r"throw must be True or False"),
+    (dict(model=None), r"model must be a registered name"),
+]
+
+
+@pytest.mark.parametrize("change, match", BAD_SENSITIVITIES)
+def test_sensitivities_refuse_bad_arguments_before_any_work(toy_calls, change, match):
+    calls = toy_calls
+    args = dict(model="fuzz_toy", params={"x": 0.5, "y": 0.0}, outputs=("f",))
+    args.update(change)
+    with pytest.raises(ValueError, match=match):
+        sensitivities(**args)
+    assert calls == []
+
+
+def test_sensitivities_of_the_toy_match_its_closed_form(toy_calls):
+    """The toy is right where the arguments are: df/dx = 2 (x - 1), df/dy = 1."""
+    d = sensitivities("fuzz_toy", {"x": np.array([0.5, 2.0]), "y": 0.0}, outputs="f", wrt=["x", "y"])
+    np.testing.assert_allclose(d["f"]["x"], [-1.0, 2.0], rtol=1e-14)
+    np.testing.assert_allclose(d["f"]["y"], [1.0, 1.0], rtol=1e-14)
+
+
+BAD_OPTIMIZE = [
+    (dict(free="z"), r"free: 'z' is not a parameter of the fuzz_toy model"),
+    (dict(free=3), r"free must be a name or a list of names"),
+    (dict(free=None), r"free must be a name or a list of names"),
+    (dict(free=()), r"free is empty"),
+    (dict(free=("x", "x")), r"free has repeated names"),
+    (dict(params={"x": float("nan"), "y": 0.0}), r"x must be a finite real number"),
+    (dict(params={"x": 0.5, "y": float("inf")}), r"y must be a finite real number"),
+    (dict(params={"x": 0.5, "y": 0.0, "w": 1.0}), r"is not a parameter of the fuzz_toy model"),
+    (dict(params={"x": np.array([]), "y": 0.0}), r"x is an empty array"),
+    (dict(steps=0), r"steps must be an integer >= 1, got 0"),
+    (dict(steps=-3), r"steps must be an integer >= 1"),
+    (dict(steps=2.5), r"steps must be an integer >= 1"),
+    (dict(steps=True), r"steps must be an integer >= 1"),
+    (dict(learning_rate=0.0), r"learning_rate must be a finite number > 0, got 0.0"),
+    (dict(learning_rate=-0.1), r"learning_rate must be a finite number > 0"),
+    (dict(learning_rate=float("nan")), r"learning_rate must be a finite number > 0, got nan"),
+    (dict(learning_rate=float("inf")), r"learning_rate must be a finite number > 0"),
+    (dict(learning_rate="0.1"), r"learning_rate must be a finite number > 0"),
+    (dict(learning_rate=0.1, optimizer=optax.sgd(0.1)), r"either optimizer or learning_rate"),
+    (dict(optimizer="adam"), r"optimizer must be an optax GradientTransformation"),
+    (dict(bounds={"x": (0.7, 0.9)}), r"start value of 'x' \(0.5\) must lie strictly inside its bound"),
+    (dict(bounds={"x": (0.5, 0.9)}), r"must lie strictly inside"),
+    (dict(bounds={"x": (float("nan"), 0.9)}), r"bound for 'x' must be finite"),
+    (dict(bounds={"x": (0.9, 0.1)}), r"bound for 'x' needs lo < hi"),
+    (dict(bounds={"x": "wide"}), r"bound for 'x' must be a pair"),
+    (dict(bounds={"y": (0, 1)}), r"bound given for 'y', which is not among the free"),
+    (dict(bounds=[(0, 1)]), r"bounds must be a dict"),
+    (dict(scales={"x": 0.0}), r"scale for 'x' must be a finite number > 0"),
+    (dict(scales={"x": "big"}), r"scale for 'x' must be a finite number > 0"),
+    (dict(scales=2.0), r"scales must be a dict"),
+    (dict(maximize="yes"), r"maximize must be True or False"),
+    (dict(progress=None), r"progress must be True or False"),
+    (dict(objective=None), r"objective must be a callable"),
+    (dict(objective=lambda r: "f"), r"objective must return a real scalar"),
+    (dict(objective=lambda r: r["f"] * jnp.ones(2)), r"objective must return a real scalar, got an array"),
+]
+
+
+@pytest.mark.parametrize("change, match", BAD_OPTIMIZE)
+def test_optimize_refuses_bad_arguments_before_any_work(toy_calls, change, match):
+    calls = toy_calls
+    args = dict(model="fuzz_toy", objective=lambda r: r["f"], params={"x": 0.5, "y": 0.0}, free=("x",), steps=3,
+                progress=False)  # fmt: skip
+    args.update(change)
+    with pytest.raises(ValueError, match=match):
+        optimize(**args)
+    traced_only = "objective must return" in match  # the objective's shape is found by abstract evaluation
+    assert calls == [] or traced_only
+
+
+def test_optimize_non_finite_start_is_a_value_error_and_learning_rate_is_used(toy_calls):
+    with pytest.raises(ValueError, match="not finite at the starting point") as info:
+        optimize("fuzz_toy", lambda r: jnp.sqrt(r["f"] - 10.0), {"x": 0.5, "y": 0.0}, free="x", steps=2,
+                 progress=False)  # fmt: skip
+    assert isinstance(info.value, FloatingPointError)
+    # the minimum of (x - 1)^2 is x = 1; plain gradient steps of a chosen size reach it
+    res = optimize("fuzz_toy", lambda r: r["f"], {"x": 0.5, "y": 0.0}, free="x", steps=200, learning_rate=0.05,
+                   scales={"x": 1.0}, progress=False)  # fmt: skip
+    assert abs(float(res.params["x"]) - 1.0) < 1e-3 and res.steps == 200

@@ -292,3 +292,25 @@ def test_cli_solve_any_registered_model_and_help_lists_it(capsys):
     assert main(["solve", "cavity", *args, "--n_max", "many"]) == 2  # one line, no usage text
     err = capsys.readouterr().err
     assert "n_max must be an integer >= 1 or 'auto'" in err and len(err.splitlines()) == 1
+
+
+def test_n_max_is_bounded_by_a_memory_estimate_and_wrong_types_are_value_errors(monkeypatch):
+    """Issue 16: ``n_max = 10**5`` took 63 s and 4.6 GB for one point and nothing stopped
+    ``10**9``; the registry's check refuses a cutoff whose estimated memory exceeds what the
+    host has, naming n_max and the largest allowed value, before any work."""
+    cavity_spec = jt.registered_models()["cavity"]
+    monkeypatch.setattr(registry, "host_available_bytes", lambda: 100 * registry.BYTES_PER_FOCK_LEVEL)
+    cavity_spec.check_static({"n_max": 99})  # 100 levels: just fits
+    with pytest.raises(jt.ParameterError, match=r"n_max = 100 would need about .* n_max must be an integer between 1 "
+                       r"and 99 here"):  # fmt: skip
+        cavity_spec.check_static({"n_max": 100})
+    with pytest.raises(jt.ParameterError, match=r"n_max = 1000000000 would need about"):
+        jt.sensitivities("cavity", CAVITY, outputs="rate", wrt="mu_u", n_max=10**9)
+    for bad in (True, 2.0, "8", None, -1):
+        with pytest.raises(jt.ParameterError, match="n_max must be an integer >= 1 or 'auto'"):
+            cavity_spec.check_static({"n_max": bad})
+    # a model that is neither a name nor a callable: a ValueError that is also a TypeError
+    for bad in (None, 3, 2.5):
+        with pytest.raises(ValueError, match="model must be a registered name") as info:
+            registry.resolve_model(bad)
+        assert isinstance(info.value, TypeError)

@@ -4,6 +4,7 @@ sharding over devices, two-process jax.distributed, TOML, plots."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -675,3 +676,170 @@ def test_corrupted_chunks_are_refused_then_recomputed_alone(tmp_path, reference_
     again = []
     _reference(store, on_chunk=again.append)  # repaired: verified clean, nothing recomputed
     assert again == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 16: every value of a scan definition checked before any work, one-line errors
+
+
+def _no_allocation(monkeypatch):
+    """Fail the test if a grid coordinate or the in-memory outputs are allocated."""
+    for name in ("linspace", "geomspace", "full"):
+        real = getattr(np, name)
+
+        def guard(*args, _real=real, _name=name, **kwargs):
+            size = args[2] if _name in ("linspace", "geomspace") and len(args) > 2 else kwargs.get("num", 0)
+            if _name == "full":
+                size = math.prod(np.atleast_1d(args[0]))
+            if size > 10**8:
+                raise AssertionError(f"np.{_name} of {size} values: allocated before the size check")
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(np, name, guard)
+
+
+def test_grid_too_large_is_refused_naming_the_axis_before_any_allocation(tmp_path, monkeypatch):
+    """``num = 1e12`` (TOML float or int) and a 1e6 x 1e6 grid: `ScanDefinitionError` naming the
+    axis and the size (formerly a raw MemoryError, or a 1e12-point scan that started)."""
+    fixed = {k: v for k, v in W.FIXED.items() if k != "mu_u"}
+    _no_allocation(monkeypatch)
+    calls = []
+    toy = _counting_model(calls)
+    for num in ("1e12", "1000000000000"):
+        path = tmp_path / f"huge{len(num)}.toml"
+        path.write_text(
+            f'model = "classical"\nstore = "huge.zarr"\n[fixed]\n{_toml_fixed(fixed)}\n'
+            f"[grid]\nmu_u = {{start = 0.0, stop = 1.0, num = {num}}}\nomega = [1.0]\n"
+        )
+        with pytest.raises(ScanDefinitionError, match=r"grid axis 'mu_u' with num = 1000000000000 values would need"):
+            scan_from_toml(path, progress=False)
+    big = {"start": 0.0, "stop": 1.0, "num": 10**6}
+    for store in (None, tmp_path / "two.zarr"):
+        with pytest.raises(ScanDefinitionError) as info:
+            scan(toy, {"x": big, "y": big}, outputs="s", store=store, progress=False)
+        msg = str(info.value)
+        assert "a grid of 1000000000000 points (x: 1000000 x y: 1000000; largest axis 'x'" in msg
+        assert ("of memory" if store is None else "of disk space") in msg and "TiB" in msg
+    # an explicit chunk of 10^11 points cannot fit either (a lower bound: its parameters and outputs)
+    with pytest.raises(ScanDefinitionError, match=r"a grid of 100000000000 points .*of memory"):
+        scan(toy, {"x": {"start": 0.0, "stop": 1.0, "num": 10**5}, "y": big}, outputs="s", store=tmp_path / "c.zarr",
+             chunk_size=10**11, progress=False)  # fmt: skip
+    assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["huge13.toml", "huge4.toml"]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("model = \n[[[", r"invalid TOML \(Invalid value \(at line 1, column 9\)\)"),
+        ("x = " + "[" * 20000 + "]" * 20000, r"invalid TOML \(nested too deeply to be read\)"),
+        ('model = "classical"\n[grid]\nmu_u = ' + "[" * 5000 + "]" * 5000, r"nested too deeply"),
+        (b"\xff\xfe\x00 not text", r"not a TOML file \(not UTF-8 text"),
+        ("model = 3\n[grid]\nx = [1.0]", r"model must be a string"),
+        ('model = "classical"\ngrid = 3', r"grid must be a table"),
+        ('model = "classical"\nfixed = [1]\n[grid]\nmu_u = [1.0]', r"fixed must be a table"),
+        ('model = "classical"\nzip = 1\n[grid]\nmu_u = [1.0]', r"zip must be a table"),
+        ('model = "classical"\nstore = 3\n[grid]\nmu_u = [1.0]', r"store must be a path"),
+        ('model = "classical"\noutputs = []\n[grid]\nmu_u = [1.0]', r"outputs must be a non-empty list"),
+        ('model = "classical"\noutputs = [1]\n[grid]\nmu_u = [1.0]', r"outputs must be a list of result field names"),
+        ('model = "classical"\noutputs = {a = 1}\n[grid]\nmu_u = [1.0]', r"outputs must be a list"),
+        ('model = "classical"\nchunk_size = 1.5\n[grid]\nmu_u = [1.0]', r"chunk_size must be a positive integer"),
+        ('model = "classical"\nchunk_size = "4"\n[grid]\nmu_u = [1.0]', r"chunk_size must be a positive integer"),
+        ('model = "classical"\nchunk_size = 0\n[grid]\nmu_u = [1.0]', r"chunk_size must be a positive integer"),
+        ('model = "classical"\nchunk_size = inf\n[grid]\nmu_u = [1.0]', r"chunk_size must be a positive integer"),
+        ('model = "classical"\ndevices = "gpu"\n[grid]\nmu_u = [1.0]', r"devices must be a device count"),
+        ('model = "classical"\ndevices = 0.5\n[grid]\nmu_u = [1.0]', r"devices must be a device count"),
+        ('model = "classical"\ndistributed = 3\n[grid]\nmu_u = [1.0]', r"distributed must be true, false or a table"),
+    ],
+)
+def test_bad_toml_file_gives_one_line_scan_definition_error(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    with pytest.raises(ScanDefinitionError, match=match) as info:
+        scan_from_toml(path, progress=False)
+    msg = str(info.value)
+    assert str(path) in msg and "\n" not in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+
+
+FIXED_NO_MU = {k: v for k, v in W.FIXED.items() if k != "mu_u"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(grid={"mu_u": {"start": "a", "stop": 1.0, "num": 3}}), r"grid entry 'mu_u': start must be a finite real"),
+        (dict(grid={"mu_u": {"start": 0.0, "stop": float("nan"), "num": 3}}), r"'mu_u': stop must be a finite real"),
+        (dict(grid={"mu_u": {"start": 0.0, "stop": 10**400, "num": 3}}), r"'mu_u': stop must be a finite real"),
+        (dict(grid={"mu_u": {"start": 0.0, "stop": 1.0, "num": 2.5}}), r"'mu_u': num must be an integer >= 1, got 2.5"),
+        (dict(grid={"mu_u": {"start": 0.0, "stop": 1.0, "num": True}}), r"'mu_u': num must be an integer"),
+        (dict(grid={"mu_u": {"start": 1.0, "stop": 2.0, "num": 3, "log": "yes"}}), r"'mu_u': log must be true or"),
+        (dict(grid={"mu_u": [0.5, float("inf")]}), r"grid entry 'mu_u' must hold finite numbers, got inf"),
+        (dict(grid={"mu_u": [0.5, "a"]}), r"grid entry 'mu_u' must hold numbers"),
+        (dict(grid={"mu_u": "0.5"}), r"grid entry 'mu_u' must be a non-empty 1-D list"),
+        (dict(grid={"mu_u": None}), r"grid entry 'mu_u' must be a non-empty 1-D list"),
+        (dict(grid={"mu_u": [[0.5], [1.0, 2.0]]}), r"grid entry 'mu_u': cannot convert"),
+        (dict(grid=[("mu_u", [1.0])]), r"grid must be a mapping"),
+        (dict(grid={1: [1.0]}), r"grid names must be non-empty strings"),
+        (dict(zip=[1]), r"zip must be a mapping"),
+        (dict(fixed=[1, 2]), r"fixed must be a mapping"),
+        (dict(fixed={**FIXED_NO_MU, "E_u": float("nan")}), r"fixed parameter 'E_u' must be finite, got nan"),
+        (dict(fixed={**FIXED_NO_MU, "E_u": "1.0"}), r"fixed parameter 'E_u' must be a number, got '1.0'"),
+        (dict(fixed={**FIXED_NO_MU, "E_u": None}), r"fixed parameter 'E_u' must be a number, got None"),
+        (dict(fixed={**FIXED_NO_MU, "E_u": True}), r"fixed parameter 'E_u' must be a number, got True"),
+        (dict(fixed={**FIXED_NO_MU, "E_u": [1.0]}), r"fixed parameter 'E_u' must be a scalar number"),
+        (dict(fixed={**FIXED_NO_MU, "E_u": 10**400}), r"fixed parameter 'E_u' must be finite"),
+        (dict(fixed={**FIXED_NO_MU, "tol": float("inf")}), r"fixed parameter 'tol' must be finite"),
+        (dict(outputs=[]), r"outputs must name at least one result field"),
+        (dict(outputs=None), r"outputs must be a list of result field names"),
+        (dict(outputs=[1]), r"outputs must be result field names"),
+        (dict(outputs=["rate", "rate"]), r"outputs must be distinct"),
+        (dict(outputs=["particle_current"]), r"'particle_current' is a dict of outputs; name its entries"),
+        (dict(chunk_size=1.5), r"chunk_size must be a positive integer"),
+        (dict(chunk_size="4"), r"chunk_size must be a positive integer"),
+        (dict(chunk_size=True), r"chunk_size must be a positive integer"),
+        (dict(devices=1.5), r"devices must be None, a count >= 1"),
+        (dict(devices="cpu"), r"devices must be None, a count >= 1"),
+        (dict(devices=[0]), r"non-empty list of JAX devices"),
+        (dict(devices=[]), r"non-empty list of JAX devices"),
+        (dict(store=3), r"store must be a path"),
+        (dict(store=""), r"store must be a path"),
+        (dict(progress="yes"), r"progress must be True or False"),
+        (dict(overwrite=1), r"overwrite must be True or False"),
+        (dict(check=None), r"check must be True or False"),
+        (dict(verify="no"), r"verify must be True or False"),
+        (dict(recompute_corrupted="no"), r"recompute_corrupted must be True or False or None"),
+        (dict(on_chunk=3), r"on_chunk must be a callable"),
+        (dict(distributed="yes"), r"distributed must be True, False, None or a dict"),
+        (dict(model=None), r"model must be a registered name .* a ModelSpec or a callable"),
+        (dict(model=3), r"model must be a registered name"),
+    ],
+)
+def test_bad_scan_argument_is_refused_naming_it_before_any_work(tmp_path, kwargs, match):
+    """Wrong types, non-numeric and non-finite values in grid, fixed, outputs, chunk_size,
+    devices, store and the flags: a `ValueError` (`ScanDefinitionError` / `ParameterError`)
+    naming the argument, nothing traced or written (formerly: TypeError, AttributeError, raw
+    conversion errors, or accepted: ``log = "yes"``, NaN values of a model without rules)."""
+    store = tmp_path / "s.zarr"
+    args = dict(model="classical", grid={"mu_u": [0.5, 1.0], "omega": [1.0]}, fixed=FIXED_NO_MU, outputs=["rate"],
+                store=store, progress=False)  # fmt: skip
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        scan(**args)
+    assert not store.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_non_finite_grid_values_are_refused_for_a_model_without_rules():
+    calls = []
+    toy = _counting_model(calls)
+    for grid in ({"x": [1.0, float("nan")]}, {"x": {"start": 0.0, "stop": float("inf"), "num": 2}}):
+        with pytest.raises(ScanDefinitionError, match="grid entry 'x'"):
+            scan(toy, grid, outputs="s", progress=False)
+    with pytest.raises(ScanDefinitionError, match="fixed parameter 'y' must be finite"):
+        scan(toy, {"x": [1.0]}, {"y": float("-inf")}, outputs="s", progress=False)
+    assert calls == []
+    # integral floats (TOML writes 1e3) are counts; the same scan as with integers
+    ds = scan(toy, {"x": {"start": 0.0, "stop": 1.0, "num": 3.0}}, outputs="s", chunk_size=2.0, progress=False)
+    np.testing.assert_array_equal(ds["x"], [0.0, 0.5, 1.0])

@@ -34,7 +34,12 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors as `_UsageError` (``main`` prints one line) instead of usage text
-    and `SystemExit`; ``--help`` still prints the help and exits 0."""
+    and `SystemExit`; ``--help`` still prints the help and exits 0. Options are never
+    abbreviated (``--overwrit`` is an error, not ``--overwrite``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         where = "" if self.prog == "jaxtls" else f"{self.prog}: "
