@@ -62,10 +62,14 @@ def numpy_floquet(system, n_harm):
     def many(a):
         return sum(a[i, j] * cs[i].T @ cs[j] for i in range(m) for j in range(m))
 
-    u = np.asarray(system.interaction)
+    u = np.zeros((m, m)) if system.interaction is None else np.asarray(system.interaction)
     hk = {0: many(np.asarray(system.h)) + sum(u[i, j] * num[i] @ num[j] for i in range(m) for j in range(i + 1, m))}
+    if system.static_many_body is not None:
+        hk[0] = hk[0] + np.asarray(system.static_many_body)
     for i, q in enumerate(system.drive_orders):
         hq = many(np.asarray(system.drive_single[i]))
+        if system.drive_many is not None:
+            hq = hq + np.asarray(system.drive_many[i])
         hk[q], hk[-q] = hq, hq.conj().T
     kmax = max(hk)
     f = np.asarray(system.resolve_occupations(None))
@@ -150,6 +154,47 @@ def test_periodic_sector_equals_dense_references(m, orders, seed):
     prop = jt.periodic_steady_state(system, method=jt.PeriodPropagator(rtol=1e-12, atol=1e-13))
     assert_matches(prop, ref, 1e-9, "propagator")
     np.testing.assert_allclose(prop.rho0, np.sum(rho_ref, axis=0), rtol=0, atol=1e-9)
+
+
+def test_many_body_terms_and_callable_drives():
+    """Many-body terms (a d x d static term and a d x d drive harmonic, which break the particle
+    number: the sector is then found from the elementary d x d basis) and callable drives
+    (single-particle and many-body, Fourier-sampled for Floquet, evaluated in time by the
+    propagator) equal the NumPy full-space solve."""
+    rng = np.random.default_rng(51)
+    m, d = 2, 4
+    base = random_system(m, 52)
+    a = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    extra = 0.05 * (a + a.conj().T)
+    drive_mb = 0.08 * (rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))
+    leads = base.leads
+    system = jt.FermionicSystem(base.h, leads, static_many_body=extra, drive={1: drive_mb, 2: base.drive_single[0]},
+                                omega=base.omega)  # fmt: skip
+    ref, _ = numpy_floquet(system, 20)
+    assert compile_system(system).sector.num_elements == d * d  # no symmetry left
+    assert_matches(jt.periodic_steady_state(system, method=jt.FloquetHarmonics(20)), ref, 1e-12, "many-body")
+    static = jt.FermionicSystem(base.h, leads, static_many_body=extra)
+    ref, _ = numpy_floquet(static, 0)
+    for method in ("static", jt.FloquetHarmonics()):
+        assert_matches(jt.periodic_steady_state(static, method=method), ref, 1e-12, f"many-body static {method}")
+    # callable drives: 2 Re(H_1 e^{-i w t}) in single-particle and many-body form
+    w = float(base.omega)
+    h1 = np.asarray(base.drive_single[0])
+    fourier = jt.FermionicSystem(base.h, leads, drive={1: h1}, omega=w)
+    ref, _ = numpy_floquet(fourier, 12)
+    cs = [np.asarray(c) for c in jt.fermion_annihilators(m)]
+    h1_mb = sum(h1[i, j] * cs[i].T @ cs[j] for i in range(m) for j in range(m))
+    for mat in (h1, h1_mb):
+        mat = jnp.asarray(mat)
+
+        def drive(t, mat=mat):
+            ph = jnp.exp(-1j * w * t)
+            return mat * ph + jnp.conj(mat.T) * jnp.conj(ph)
+
+        callable_system = jt.FermionicSystem(base.h, leads, drive=drive, omega=w, drive_harmonics=2)
+        assert_matches(jt.periodic_steady_state(callable_system, method=jt.FloquetHarmonics(12)), ref, 1e-12, "fft")
+        prop = jt.periodic_steady_state(callable_system, method=jt.PeriodPropagator(rtol=1e-12, atol=1e-13))
+        assert_matches(prop, ref, 1e-9, "callable propagator")
 
 
 @pytest.mark.parametrize(("m", "seed"), [(2, 21), (3, 22), (3, 23)])

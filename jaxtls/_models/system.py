@@ -22,7 +22,11 @@ one unit. All parameters are JAX arrays (pytree leaves), so a system can be buil
 `jax.vmap` / `jax.jit` and the solvers (`jaxtls.periodic_steady_state`,
 `jaxtls.self_consistent_steady_state`, `jaxtls.correlation_steady_state`, `jaxtls.evolve`)
 are vectorised over any batch of systems. Structure (number of levels, which leads, which drive
-harmonics) is static.
+harmonics) is static: the solvers compile it once to the engine's `LindbladStructure` (constant
+operators, `jaxtls._models.system_structure`) and work on its sector (for number-conserving
+systems the sector of equal particle numbers on both sides of ``rho``), with the parameters as
+coefficients. The ``d x d`` matrices below (`hamiltonian`, `hamiltonian_harmonics`) serve
+`jaxtls.evolve` and the dense reference; no ``d^2 x d^2`` superoperator is built here.
 
 Examples:
 
