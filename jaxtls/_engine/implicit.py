@@ -21,6 +21,23 @@ stored). A gradient costs one factorisation plus one adjoint solve. The factors 
 constants: first derivatives are exact, higher derivatives (e.g. Hessians) of the steady state
 are not supported and raise.
 
+Fallback for failed eliminations (cold devices, zero rates)
+-----------------------------------------------------------
+The block elimination normalises with the trace row of level 0 and needs every Schur complement
+``G_k`` (``k >= 1``) invertible. With exactly zero rates (in float64 ``f = 1`` or ``n_b = 0``
+at low temperature) a state at a higher level can be absorbing (e.g. ``|1,1,0>`` of the cavity
+when both leads fill and the bath cannot absorb): ``G_k`` is then singular although the steady
+state is unique. Every lane whose solution is non-finite or whose relative residual exceeds
+`FALLBACK_RESIDUAL` is solved again by the pivoted dense LU of the whole sector with the trace
+row (`jaxtls._engine.solvers.DenseSolver`, non-singular exactly when the steady state is
+unique), one lane at a time (`jax.lax.map` with a per-lane `jax.lax.cond`: a dense sector of
+``(K m)^2`` doubles for one point at a time). The whole fallback sits behind one batch-level
+`jax.lax.cond`, so it costs nothing when every elimination succeeded (under `jax.vmap` the
+conds become selects and the dense solves run for every lane). The tangent and adjoint solves
+of those lanes use the same dense factorisation, so their derivatives stay exact and finite.
+A truly non-unique steady state leaves the dense matrix singular: non-finite values, flagged
+by the diagnostics.
+
 Why `jax.lax.custom_linear_solve` and not `lineax.linear_solve`: ``L`` is singular (the steady
 state spans its null space), so the rule needs a particular solution for *consistent*
 right-hand sides followed by a projection, with a transpose that is exact only on consistent
@@ -40,8 +57,12 @@ import jax.numpy as jnp
 
 from .blocks import apply, dl_apply, relative_residual
 from .sector import SectorOperators
+from .solvers import DenseSolver
 
-__all__ = ["steady_state_and_residual"]
+__all__ = ["steady_state_and_residual", "FALLBACK_RESIDUAL"]
+
+#: relative residual above which a lane's elimination counts as failed (module docstring)
+FALLBACK_RESIDUAL = 1e-11
 
 _HP = jax.lax.Precision.HIGHEST
 
@@ -76,11 +97,73 @@ def steady_state_and_residual(solver, ops: SectorOperators, coeffs):
     return _steady(static, dynamic, ops, coeffs)
 
 
+def _per_lane(bad, fn, args, default):
+    """``fn(*args_i)`` for the lanes ``i`` with ``bad[i]``, `default` (lane-last) elsewhere.
+
+    `args` are arrays with the lanes last; one lane at a time (`jax.lax.map`), each behind a
+    `jax.lax.cond`, so only the failed lanes pay."""
+    lanes = bad.shape
+    flat_bad = bad.reshape(-1)
+    n = flat_bad.shape[0]
+
+    def lane_first(a):
+        return jnp.moveaxis(a.reshape(a.shape[: a.ndim - len(lanes)] + (n,)), -1, 0)
+
+    def one(inp):
+        b, d, *xs = inp
+        return jax.lax.cond(b, lambda: fn(*xs), lambda: d)
+
+    out = jax.lax.map(one, (flat_bad, lane_first(default), *map(lane_first, args)))
+    return jnp.moveaxis(out, 0, -1).reshape(default.shape)
+
+
+def _dense_solve(ops, c):
+    solver = DenseSolver()
+    return solver.solve(solver.init(ops, c))
+
+
+def _dense_particular(ops, c, b):
+    solver = DenseSolver()
+    return solver.particular_solve(solver.init(ops, c), b)
+
+
+def _dense_transpose(ops, c, g):
+    solver = DenseSolver()
+    return solver.transpose_solve(solver.init(ops, c), g)
+
+
+def _guarded_solve(solver, ops, coeffs, tangents):
+    """``(state, x, residual, bad)``: the solver's steady states with failed lanes (``bad``)
+    solved again densely (module docstring, "Fallback")."""
+    src = (ops.blocks, ops.pad, coeffs)
+    state = solver.init(ops, coeffs, tangents=tangents)
+    x = solver.solve(state)
+    resid = relative_residual(src, x)
+    if isinstance(solver, DenseSolver):
+        return state, x, resid, jnp.zeros(resid.shape, bool)
+    bad = ~(resid <= FALLBACK_RESIDUAL)  # NaN counts as failed
+
+    def repair():
+        xd = _per_lane(bad, lambda c: _dense_solve(ops, c), (coeffs,), x)
+        return xd, relative_residual(src, xd)
+
+    x, resid = jax.lax.cond(jnp.any(bad), repair, lambda: (x, resid))
+    return state, x, resid, bad
+
+
+def _guarded_linear(solver_fn, dense_fn, ops, coeffs, bad, rhs):
+    """A tangent (or adjoint) solve of the solver, dense on the failed lanes; linear in `rhs`."""
+    y = solver_fn(rhs)
+    return jax.lax.cond(
+        jnp.any(bad), lambda: _per_lane(bad, lambda c, r: dense_fn(ops, c, r), (coeffs, rhs), y), lambda: y
+    )
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _steady(static, dynamic, ops, coeffs):
     solver = eqx.combine(dynamic, static)
-    x = solver.solve(solver.init(ops, coeffs, tangents=False))
-    return x, relative_residual((ops.blocks, ops.pad, coeffs), x)
+    _, x, resid, _ = _guarded_solve(solver, ops, coeffs, tangents=False)
+    return x, resid
 
 
 @_steady.defjvp
@@ -90,16 +173,18 @@ def _steady_jvp(static, primals, tangents):
     solver = eqx.combine(dynamic, static)
     c = _frozen(coeffs)
     src = (ops.blocks, ops.pad, c)
-    state = solver.init(ops, c)
-    x = solver.solve(state)
-    resid = relative_residual(src, x)
+    state, x, resid, bad = _guarded_solve(solver, ops, c, tangents=True)
     b = dl_apply(ops.blocks, dcoeffs, x)  # -dL x, consistent
     # the operator is L itself (L y = b holds for the consistent b); only the two solves run
     y = jax.lax.custom_linear_solve(
         lambda v: apply(src, v),
         b,
-        solve=lambda _, rhs: solver.particular_solve(state, rhs),
-        transpose_solve=lambda _, rhs: solver.transpose_solve(state, rhs),
+        solve=lambda _, rhs: _guarded_linear(
+            lambda r: solver.particular_solve(state, r), _dense_particular, ops, c, bad, rhs
+        ),
+        transpose_solve=lambda _, rhs: _guarded_linear(
+            lambda r: solver.transpose_solve(state, r), _dense_transpose, ops, c, bad, rhs
+        ),
     )
     wy = jnp.einsum("km,km...->...", ops.trace, y, precision=_HP)
     return (x, resid), (y - wy * x, jnp.zeros_like(resid))

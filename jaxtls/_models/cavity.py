@@ -31,7 +31,7 @@ from .._engine.checks import (
 from .._engine.diagnostics import describe_failures
 from .._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
 from .._engine.sector import LindbladStructure, Sector
-from .._engine.thermo import bose, entropy_production_rate, fermi
+from .._engine.thermo import bose, bose_plus_one, entropy_production_rate, fermi, fermi_hole
 from .result import SteadyStateError, TransitionResult, reshape_result
 
 __all__ = [
@@ -110,12 +110,15 @@ def cavity_coefficients(p: dict, occupations: str):
     f_u = fermi(e_u, p["mu_u"], p["T_u"])
     f_l = fermi(e_l, p["mu_l"], p["T_l"])
     n_b = bose(e_ph, p["T_b"])
+    h_u = fermi_hole(e_u, p["mu_u"], p["T_u"])  # 1 - f_u, exact where f_u rounds to 1
+    h_l = fermi_hole(e_l, p["mu_l"], p["T_l"])
+    n_b1 = bose_plus_one(e_ph, p["T_b"])  # n_b + 1
     g = p["g"]
     gu, gl, gb = p["gamma_u"], p["gamma_l"], p["gamma_b"]
     coeffs = jnp.stack(
         [
             p["E_u"], p["E_l"], p["omega_cav"], jnp.real(g), jnp.imag(g),
-            gu * f_u, gu * (1 - f_u), gl * f_l, gl * (1 - f_l), gb * (n_b + 1), gb * n_b,
+            gu * f_u, gu * h_u, gl * f_l, gl * h_l, gb * n_b1, gb * n_b,
         ],
         axis=-1,
     )  # fmt: skip

@@ -32,7 +32,7 @@ from .._engine.checks import (
 from .._engine.diagnostics import describe_failures
 from .._engine.operators import dag, fermion_annihilators
 from .._engine.sector import LindbladStructure, Sector
-from .._engine.thermo import entropy_production_rate, fermi
+from .._engine.thermo import entropy_production_rate, fermi, fermi_hole
 from .result import SteadyStateError, TransitionResult, reshape_result
 
 __all__ = ["solve_classical", "classical_closed_form", "classical_structure", "classical_master_equation"]
@@ -76,22 +76,27 @@ def effective_energies_rwa(E_u, E_l, omega, gamma_u, gamma_l):
     return E_u + gamma_u * delta / gam, E_l - gamma_l * delta / gam
 
 
-def _occupations(p, occupations):
+def _occupations(p, occupations, holes=False):
+    """``(f_u, f_l)`` of the prescription; with `holes` also ``(1 - f_u, 1 - f_l)``, each
+    computed directly (`fermi_hole`: exact where ``f`` rounds to 1)."""
     if occupations == "bare":
         eu, el = p["E_u"], p["E_l"]
     else:
         eu, el = effective_energies_rwa(p["E_u"], p["E_l"], p["omega"], p["gamma_u"], p["gamma_l"])
-    return fermi(eu, p["mu_u"], p["T_u"]), fermi(el, p["mu_l"], p["T_l"])
+    f = (fermi(eu, p["mu_u"], p["T_u"]), fermi(el, p["mu_l"], p["T_l"]))
+    if not holes:
+        return f
+    return f + (fermi_hole(eu, p["mu_u"], p["T_u"]), fermi_hole(el, p["mu_l"], p["T_l"]))
 
 
 @eqx.filter_jit
 def _core(ops, p: dict, occupations: str, solver, tol: float) -> TransitionResult:
     eps = p["eps"]
     re_eps, im_eps = jnp.real(eps), jnp.imag(eps)
-    f_u, f_l = _occupations(p, occupations)
+    f_u, f_l, h_u, h_l = _occupations(p, occupations, holes=True)
     gu, gl = p["gamma_u"], p["gamma_l"]
     coeffs = jnp.stack(
-        [p["E_u"] - p["omega"], p["E_l"], re_eps, im_eps, gu * f_u, gu * (1 - f_u), gl * f_l, gl * (1 - f_l)],
+        [p["E_u"] - p["omega"], p["E_l"], re_eps, im_eps, gu * f_u, gu * h_u, gl * f_l, gl * h_l],
         axis=-1,
     )
     ss = solve_sector(classical_structure(), ops, coeffs, solver, tol)
@@ -261,7 +266,7 @@ def classical_master_equation(
     if shape != ():
         raise ParameterError(f"classical_master_equation takes scalar parameters, got broadcast shape {shape}")
     p = {k: v[0] for k, v in p.items()}
-    f_u, f_l = _occupations(p, occupations)
+    f_u, f_l, h_u, h_l = _occupations(p, occupations, holes=True)
     cu, cl = fermion_annihilators(2)
     nu, nl = dag(cu) @ cu, dag(cl) @ cl
     hop = dag(cu) @ cl
@@ -275,5 +280,5 @@ def classical_master_equation(
         return (h0 + drive + dag(drive)).astype(jnp.complex128)
 
     gu, gl = p["gamma_u"], p["gamma_l"]
-    jumps = ((gu * f_u, dag(cu)), (gu * (1 - f_u), cu), (gl * f_l, dag(cl)), (gl * (1 - f_l), cl))
+    jumps = ((gu * f_u, dag(cu)), (gu * h_u, cu), (gl * f_l, dag(cl)), (gl * h_l, cl))
     return hamiltonian, jumps
