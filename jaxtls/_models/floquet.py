@@ -92,6 +92,11 @@ class FloquetHarmonics(AbstractPeriodicMethod):
 
     n_harm: int | None = eqx.field(static=True, default=None)
 
+    def __check_init__(self):
+        n = self.n_harm
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
+            raise ParameterError(f"n_harm must be None or an integer >= 0, got {n!r}")
+
     def harmonics(self, system: FermionicSystem) -> int:
         return harmonics_kept(system, self.n_harm)
 
@@ -137,6 +142,17 @@ class PeriodPropagator(AbstractPeriodicMethod):
     atol: float = 1e-12
     max_steps: int = eqx.field(static=True, default=16384)
     adjoint: diffrax.AbstractAdjoint = diffrax.ForwardMode()
+
+    def __check_init__(self):
+        for name in ("rtol", "atol"):
+            v = getattr(self, name)
+            if is_concrete(v) and not (np.ndim(v) == 0 and np.isreal(v) and np.isfinite(v) and v > 0):
+                raise ParameterError(f"{name} must be a finite number > 0, got {v!r}")
+        m = self.max_steps
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise ParameterError(f"max_steps must be an integer >= 1, got {m!r}")
+        if not isinstance(self.solver, diffrax.AbstractSolver):
+            raise ParameterError(f"solver must be a diffrax solver, got {type(self.solver).__name__}")
 
     def solve(self, system, f):
         if not system.is_driven:

@@ -206,7 +206,31 @@ def _check_rho0(rho0, d: int | None):
             raise ParameterError("rho0 must be Hermitian")
         if abs(np.trace(r).real - 1.0) > 1e-8:
             raise ParameterError(f"rho0 must have unit trace, got Tr rho0 = {np.trace(r).real:.6g}")
+        lam = float(np.min(np.linalg.eigvalsh(0.5 * (r + r.conj().T))))
+        if lam < -1e-10:
+            raise ParameterError(
+                f"rho0 must be positive semidefinite (a density matrix), got smallest eigenvalue {lam:.3g}"
+            )
     return rho0
+
+
+def _check_pair(h, jumps, d: int) -> None:
+    """``(H, jumps)`` generator: constant ``H`` Hermitian and finite; every jump rate a finite
+    number >= 0 (concrete values; callables and traced values are checked for shape only)."""
+    if not callable(h) and is_concrete(h):
+        a = np.asarray(h)
+        if a.shape == (d, d):
+            if not np.all(np.isfinite(a)):
+                raise ParameterError("H must be finite")
+            if np.max(np.abs(a - a.conj().T), initial=0.0) > 1e-12 * max(1.0, float(np.max(np.abs(a)))):
+                raise ParameterError("H must be Hermitian")
+    for k, (rate, op) in enumerate(jumps):
+        if is_concrete(rate):
+            r = np.asarray(rate)
+            if np.iscomplexobj(r) or not np.all(np.isfinite(r)) or np.any(r < 0):
+                raise ParameterError(f"jumps[{k}] rate must be a real finite number >= 0, got {rate!r}")
+        if jnp.shape(op) != (d, d):
+            raise ParameterError(f"jumps[{k}] operator must be a {d} x {d} matrix, got shape {jnp.shape(op)}")
 
 
 def evolve(
@@ -307,6 +331,7 @@ def evolve(
         hs = jax.eval_shape(h_fn, jnp.zeros((), jnp.float64))
         if hs.shape != (d, d):
             raise ParameterError(f"H must be a {d} x {d} matrix (or return one), got {hs.shape}")
+        _check_pair(h, jumps, d)
         return _evolve_pair(h, jumps, rho0, *common)
     if callable(generator):
         rho0 = _check_rho0(rho0, None)
