@@ -5,6 +5,7 @@ entropy production."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from mp_reference import cavity as mp_cavity
 from mp_reference import classical as mp_classical
 
@@ -111,3 +112,54 @@ def test_jump_rates_of_filled_leads_and_cold_bath_are_exact():
     _, cjumps = jt.cavity_master_equation(**q, n_max=2, occupations="bare")
     ref_u = q["gamma_u"] / (mp.exp(-(mp.mpf(1.0) - mp.mpf(1.5)) / mp.mpf(1e-2)) + 1)
     assert abs(float(cjumps[1][0]) - float(ref_u)) <= 1e-12 * float(ref_u)
+
+
+# ---------------------------------------------------------------- 2. checks inside jit
+
+
+def _cavity_jit(name, value, throw, n_max=6):
+    def f(x):
+        return jt.solve_cavity(**dict(CAV, **{name: x}), n_max=n_max, throw=throw)
+
+    return jax.jit(f)(value)
+
+
+def _classical_jit(name, value, throw):
+    def f(x):
+        return jt.solve_classical(**dict(CLS, **{name: x}), throw=throw)
+
+    return jax.jit(f)(value)
+
+
+BAD_TRACED = (("gamma_u", -0.03), ("mu_l", float("nan")), ("T_u", -0.05), ("E_u", float("inf")))
+
+
+@pytest.mark.parametrize("name, value", BAD_TRACED)
+def test_bad_traced_inputs_raise_under_jit_and_are_flagged_without_throw(name, value):
+    for run in (_cavity_jit, _classical_jit):
+        with pytest.raises(Exception, match="invalid"):
+            jax.block_until_ready(run(name, value, True).rate)
+        r = run(name, value, False)
+        assert not bool(r.diagnostics.ok)
+        assert int(r.diagnostics.flags) & 2
+
+
+def test_truncated_fock_space_under_jit():
+    """n_max = 4 with P(n_max) about 0.03 (a hot bath): raises under jit with throw=True, ok =
+    False with throw=False, jit or not."""
+    hot = 3.0
+    with pytest.raises(Exception, match="Fock cutoff"):
+        jax.block_until_ready(_cavity_jit("T_b", hot, True, n_max=4).rate)
+    r = _cavity_jit("T_b", hot, False, n_max=4)
+    assert float(r.fock_tail) > 1e-3 and not bool(r.diagnostics.ok)
+    r2 = jt.solve_cavity(**dict(CAV, T_b=hot), n_max=4, throw=False)
+    assert not bool(r2.diagnostics.ok)
+
+
+def test_checks_fire_under_grad():
+    def loss(gu):
+        return jt.solve_cavity(**dict(CAV, gamma_u=gu), n_max=6).rate
+
+    with pytest.raises(Exception, match="invalid"):
+        jax.block_until_ready(jax.grad(loss)(-0.03))
+    assert np.isfinite(float(jax.jit(jax.grad(loss))(0.03)))

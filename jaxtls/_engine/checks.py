@@ -14,7 +14,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["ParameterError", "is_concrete", "check_parameters", "broadcast_parameters"]
+__all__ = [
+    "ParameterError",
+    "is_concrete",
+    "check_parameters",
+    "broadcast_parameters",
+    "invalid_points",
+    "rate_span",
+    "MAX_RATE_SPAN",
+]
+
+#: largest ratio max/min of the dissipative rates of a point that float64 resolves to the
+#: tested accuracy (1e-8 relative); beyond it results are flagged (accuracy guard, issue 16)
+MAX_RATE_SPAN = 1e8
 
 OCCUPATIONS = ("bare", "effective", "self_consistent")
 
@@ -90,3 +102,24 @@ def broadcast_parameters(values: Mapping[str, object], complex_names=()) -> tupl
     size = int(np.prod(shape)) if shape else 1
     flat = {k: jnp.broadcast_to(a, shape).reshape(size) for k, a in arrays.items()}
     return flat, tuple(shape)
+
+
+def invalid_points(values: Mapping[str, object], rules: Mapping[str, str]):
+    """Per point (flat arrays of equal shape), whether any parameter breaks its rule: the
+    traced counterpart of `check_parameters` (concrete values never reach it invalid)."""
+    bad = None
+    for name, rule in rules.items():
+        x = jnp.asarray(values[name])
+        b = ~jnp.isfinite(x)
+        if rule == "positive":
+            b = b | ~(x > 0)
+        elif rule == "nonneg":
+            b = b | ~(x >= 0)
+        bad = b if bad is None else bad | b
+    return bad
+
+
+def rate_span(*rates):
+    """``max / min`` of the given non-negative rates, per point (inf if one is 0)."""
+    r = jnp.stack(jnp.broadcast_arrays(*(jnp.abs(jnp.asarray(x)) for x in rates)))
+    return jnp.max(r, axis=0) / jnp.min(r, axis=0)

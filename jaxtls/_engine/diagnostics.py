@@ -17,7 +17,28 @@ __all__ = [
     "check_lanes",
     "diagnostics",
     "describe_failures",
+    "FLAG_SOLVE",
+    "FLAG_INPUT",
+    "FLAG_FOCK",
+    "FLAG_CONDITION",
+    "with_flags",
+    "describe_flags",
+    "raise_if_flagged",
 ]
+
+#: bits of `Diagnostics.flags`: the linear-solve checks failed; an input is invalid (non-finite,
+#: a rate or temperature <= 0: only possible for traced inputs, concrete ones raise up front);
+#: the Fock cutoff is too small (``P(n_max) > fock_tol``); the rates span more than
+#: `jaxtls._engine.checks.MAX_RATE_SPAN` (float64 cannot resolve the point: accuracy guard)
+FLAG_SOLVE, FLAG_INPUT, FLAG_FOCK, FLAG_CONDITION = 1, 2, 4, 8
+_FLAG_TEXT = {
+    FLAG_SOLVE: "the steady state failed its checks (residual, trace or positivity above tol; a "
+    "singular Liouvillian means a non-unique steady state)",
+    FLAG_INPUT: "an input is invalid (non-finite, or a rate or temperature <= 0, or a non-positive photon energy)",
+    FLAG_FOCK: "the Fock cutoff is too small (P(n_max) > fock_tol): raise n_max",
+    FLAG_CONDITION: "the rates span more than 1e8 (max/min of the lead, bath and coupling rates): "
+    "float64 cannot resolve this point, its results are not trusted",
+}
 
 
 class SteadyStateError(RuntimeError):
@@ -32,13 +53,17 @@ class Diagnostics(eqx.Module):
     - `trace_error`: ``|Tr rho - 1|``;
     - `min_eigenvalue`: smallest eigenvalue of ``rho`` (Hermitian by construction: the
       unknowns are real and imaginary parts);
-    - `ok`: all finite, residual and trace error below `tol`, ``min_eigenvalue >= -tol``.
+    - `ok`: all finite, residual and trace error below `tol`, ``min_eigenvalue >= -tol`` and,
+      for the model solvers, none of `flags` set.
+    - `flags` (model solvers; None otherwise): int32 bit set of the failed checks, `FLAG_SOLVE`,
+      `FLAG_INPUT`, `FLAG_FOCK`, `FLAG_CONDITION` (`describe_flags` names them).
     """
 
     residual: Float[Array, ...]
     trace_error: Float[Array, ...]
     min_eigenvalue: Float[Array, ...]
     ok: Bool[Array, ...]
+    flags: Array | None = None
 
 
 def check_lanes(ops: SectorOperators, residual, x, tol: float = 1e-8) -> Diagnostics:
@@ -90,3 +115,36 @@ def describe_failures(diag: Diagnostics, tol: float) -> str | None:
         f"first failing flat index {bad[0]}. A singular Liouvillian (non-unique steady state) "
         "usually means a rate is zero; pass throw=False to get the flagged results."
     )
+
+
+def with_flags(diag: Diagnostics, *, input_bad=None, fock_bad=None, condition_bad=None) -> Diagnostics:
+    """`diag` with `flags` set from its own ``ok`` and the given per-point conditions, and
+    ``ok`` true only where no flag is set (every check, jit or not)."""
+    flags = jnp.where(diag.ok, 0, FLAG_SOLVE).astype(jnp.int32)
+    for code, cond in ((FLAG_INPUT, input_bad), (FLAG_FOCK, fock_bad), (FLAG_CONDITION, condition_bad)):
+        if cond is not None:
+            flags = flags | jnp.where(cond, code, 0).astype(jnp.int32)
+    return Diagnostics(diag.residual, diag.trace_error, diag.min_eigenvalue, flags == 0, flags)
+
+
+def describe_flags(flags) -> str | None:
+    """Host-side text of the flags set at any point (None when no point is flagged)."""
+    f = np.asarray(flags).reshape(-1)
+    parts = []
+    for code, text in _FLAG_TEXT.items():
+        hit = np.flatnonzero(f & code)
+        if hit.size:
+            parts.append(f"{text} at {hit.size} of {f.size} points (first flat index {hit[0]})")
+    return "; ".join(parts) if parts else None
+
+
+def raise_if_flagged(tree, diag: Diagnostics, where: str):
+    """`tree` guarded by one `equinox.error_if` per kind of flag (the `throw=True` of a traced
+    call): attached to every leaf, so no use of the result escapes it."""
+    if diag.flags is None:
+        return eqx.error_if(tree, ~diag.ok, f"{where}: {_FLAG_TEXT[FLAG_SOLVE]}; pass throw=False to get it flagged")
+    # the first failed check (in this order: the cause before its consequences) gives the message
+    order = (FLAG_INPUT, FLAG_CONDITION, FLAG_FOCK, FLAG_SOLVE)
+    first = jnp.select([(diag.flags & code) != 0 for code in order], list(range(len(order))), 0)
+    msgs = tuple(f"{where}: {_FLAG_TEXT[code]}; pass throw=False to get it flagged" for code in order)
+    return eqx.branched_error_if(tree, diag.flags != 0, first, msgs)

@@ -22,13 +22,16 @@ import numpy as np
 
 from .._engine.api import solve_sector
 from .._engine.checks import (
+    MAX_RATE_SPAN,
     ParameterError,
     broadcast_parameters,
     check_occupations,
     check_parameters,
+    invalid_points,
     is_concrete,
+    rate_span,
 )
-from .._engine.diagnostics import describe_failures
+from .._engine.diagnostics import FLAG_FOCK, FLAG_SOLVE, describe_failures, describe_flags, raise_if_flagged, with_flags
 from .._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
 from .._engine.sector import LindbladStructure, Sector
 from .._engine.thermo import bose, bose_plus_one, entropy_production_rate, fermi, fermi_hole
@@ -126,7 +129,7 @@ def cavity_coefficients(p: dict, occupations: str):
 
 
 @eqx.filter_jit
-def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int) -> TransitionResult:
+def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int, fock_tol: float = 1e-8, check=False):
     coeffs, (f_u, f_l, n_b) = cavity_coefficients(p, occupations)
     ss = solve_sector(cavity_structure(n_max), ops, coeffs, solver, tol)
     x = ss.state
@@ -156,6 +159,13 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int) -> Tra
         jnp.stack([jnp.abs(u_u - e_u * n_u_dot), jnp.abs(u_l - e_l * n_l_dot), jnp.abs(u_b - e_ph * n_b_dot)]),
         axis=0,
     )
+    _, (_, _, e_used) = _energies(p, occupations)
+    diag = with_flags(
+        ss.diagnostics,
+        input_bad=invalid_points(p, RULES) | ~(e_used > 0),
+        fock_bad=~(pops[:, -1] <= fock_tol),
+        condition_bad=rate_span(p["gamma_u"], p["gamma_l"], p["gamma_b"]) > MAX_RATE_SPAN,
+    )
     res = TransitionResult(
         rate=rate,
         particle_current={"u": n_u_dot, "l": n_l_dot, "b": n_b_dot},
@@ -169,12 +179,14 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int) -> Tra
         coherence=0.5 * (ex[:, 3] - 1j * ex[:, 4]),  # <c_u^+ c_l a>
         first_law_residual=u_u + u_l + u_b,
         effective_energy_residual=resid,
-        diagnostics=ss.diagnostics,
+        diagnostics=diag,
         fock_tail=pops[:, -1],
         occupations=occupations,
         model="cavity",
         n_max=n_max,
     )
+    if check:  # throw=True under a trace: every check as an equinox runtime error
+        res = raise_if_flagged(res, diag, "solve_cavity")
     return res, pops
 
 
@@ -260,7 +272,7 @@ def solve_cavity(
             raise ParameterError("n_max='auto' needs concrete parameters (not traced); pass an integer")
         n = 16
         while True:
-            res, pops = _core(cavity_structure(n).ops, flat, occupations, solver, tol, n)
+            res, pops = _core(cavity_structure(n).ops, flat, occupations, solver, tol, n, fock_tol)
             need = suggest_n_max(np.asarray(pops), fock_tol)
             if need <= n:
                 break
@@ -272,19 +284,22 @@ def solve_cavity(
             n = max(need, n + 1)
     else:
         n = int(n_max)
-        res, pops = _core(cavity_structure(n).ops, flat, occupations, solver, tol, n)
+        res, pops = _core(cavity_structure(n).ops, flat, occupations, solver, tol, n, fock_tol, throw and not concrete)
     if throw and concrete and is_concrete(res.rate):
-        msg = describe_failures(res.diagnostics, tol)
-        if msg is not None:
-            raise SteadyStateError(msg)
+        flags = np.asarray(res.diagnostics.flags)
+        if np.any(flags & FLAG_SOLVE):
+            raise SteadyStateError(describe_failures(res.diagnostics, tol))
         tail = np.asarray(res.fock_tail)
-        if np.any(tail > fock_tol):
+        if np.any(flags & FLAG_FOCK):
             need = suggest_n_max(np.asarray(pops), fock_tol)
             raise SteadyStateError(
                 f"Fock cutoff too small: P(n = n_max = {n}) reaches {tail.max():.3g} > fock_tol="
                 f"{fock_tol:g} at {int(np.sum(tail > fock_tol))} of {tail.size} points; "
                 f"use n_max >= {need} (or n_max='auto'), or pass throw=False to get flagged results"
             )
+        msg = describe_flags(flags)
+        if msg is not None:
+            raise SteadyStateError(f"solve_cavity: {msg}; pass throw=False to get flagged results")
     return reshape_result(res, shape)
 
 

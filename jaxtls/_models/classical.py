@@ -20,16 +20,20 @@ import functools
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
 from .._engine.api import solve_sector
 from .._engine.checks import (
+    MAX_RATE_SPAN,
     ParameterError,
     broadcast_parameters,
     check_occupations,
     check_parameters,
+    invalid_points,
     is_concrete,
+    rate_span,
 )
-from .._engine.diagnostics import describe_failures
+from .._engine.diagnostics import FLAG_SOLVE, describe_failures, describe_flags, raise_if_flagged, with_flags
 from .._engine.operators import dag, fermion_annihilators
 from .._engine.sector import LindbladStructure, Sector
 from .._engine.thermo import entropy_production_rate, fermi, fermi_hole
@@ -90,7 +94,7 @@ def _occupations(p, occupations, holes=False):
 
 
 @eqx.filter_jit
-def _core(ops, p: dict, occupations: str, solver, tol: float) -> TransitionResult:
+def _core(ops, p: dict, occupations: str, solver, tol: float, check: bool = False) -> TransitionResult:
     eps = p["eps"]
     re_eps, im_eps = jnp.real(eps), jnp.imag(eps)
     f_u, f_l, h_u, h_l = _occupations(p, occupations, holes=True)
@@ -115,7 +119,12 @@ def _core(ops, p: dict, occupations: str, solver, tol: float) -> TransitionResul
     s_u = entropy_production_rate(u_u_dot, n_u_dot, p["mu_u"], p["T_u"])
     s_l = entropy_production_rate(u_l_dot, n_l_dot, p["mu_l"], p["T_l"])
     e_u, e_l = effective_energies_rwa(p["E_u"], p["E_l"], p["omega"], gu, gl)
-    return TransitionResult(
+    diag = with_flags(
+        ss.diagnostics,
+        input_bad=invalid_points(p, RULES),
+        condition_bad=rate_span(gu, gl) > MAX_RATE_SPAN,
+    )
+    res = TransitionResult(
         rate=rate,
         particle_current={"u": n_u_dot, "l": n_l_dot},
         energy_current={"u": u_u_dot, "l": u_l_dot},
@@ -128,10 +137,13 @@ def _core(ops, p: dict, occupations: str, solver, tol: float) -> TransitionResul
         coherence=0.5 * (ex[:, 2] + 1j * ex[:, 3]),
         first_law_residual=u_u_dot + u_l_dot + power,
         effective_energy_residual=jnp.maximum(jnp.abs(u_u_dot - e_u * n_u_dot), jnp.abs(u_l_dot - e_l * n_l_dot)),
-        diagnostics=ss.diagnostics,
+        diagnostics=diag,
         occupations=occupations,
         model="classical",
     )
+    if check:  # throw=True under a trace: every check as an equinox runtime error
+        res = raise_if_flagged(res, diag, "solve_classical")
+    return res
 
 
 def solve_classical(
@@ -186,7 +198,8 @@ def solve_classical(
         return solve_classical_self_consistent(**values, solver=solver, throw=throw, tol=tol)
     check_parameters(values, RULES)
     flat, shape = broadcast_parameters(values, complex_names=("eps",))
-    res = _core(classical_structure().ops, flat, occupations, solver, tol)
+    concrete = all(is_concrete(v) for v in values.values())
+    res = _core(classical_structure().ops, flat, occupations, solver, tol, throw and not concrete)
     _maybe_throw(res, throw, tol, values)
     return reshape_result(res, shape)
 
@@ -195,9 +208,12 @@ def _maybe_throw(res, throw, tol, values):
     if not throw:
         return
     if all(is_concrete(v) for v in values.values()) and is_concrete(res.rate):
-        msg = describe_failures(res.diagnostics, tol)
+        flags = np.asarray(res.diagnostics.flags)
+        if np.any(flags & FLAG_SOLVE):
+            raise SteadyStateError(describe_failures(res.diagnostics, tol))
+        msg = describe_flags(flags)
         if msg is not None:
-            raise SteadyStateError(msg)
+            raise SteadyStateError(f"solve_classical: {msg}; pass throw=False to get flagged results")
 
 
 def classical_closed_form(
