@@ -163,3 +163,78 @@ def test_checks_fire_under_grad():
     with pytest.raises(Exception, match="invalid"):
         jax.block_until_ready(jax.grad(loss)(-0.03))
     assert np.isfinite(float(jax.jit(jax.grad(loss))(0.03)))
+
+
+# ---------------------------------------------------------------- 4. accuracy guard
+
+
+def test_rates_spanning_more_than_1e8_are_flagged_and_below_are_accurate():
+    # cavity gamma_u = 1e10 (others ~0.03): R off by ~1e-5 in float64 -> flagged, never trusted
+    p = dict(CAV, gamma_u=1e10, mu_u=1.2, T_b=0.1)
+    r = jt.solve_cavity(**p, n_max=6, throw=False)
+    ref = mp_cavity(**p, n_max=6)
+    assert not bool(r.ok) and int(r.diagnostics.flags) & 8
+    with pytest.raises(jt.SteadyStateError, match="span"):
+        jt.solve_cavity(**p, n_max=6)
+    c = dict(CLS, gamma_u=1e16)
+    rc = jt.solve_classical(**c, throw=False)
+    assert not bool(rc.ok) and int(rc.diagnostics.flags) & 8
+    # within the guard (span 1e6) the results are right to 1e-8
+    q = dict(CAV, gamma_u=3e4, mu_u=1.2, T_b=0.1)
+    rq = jt.solve_cavity(**q, n_max=6)
+    refq = mp_cavity(**q, n_max=6)
+    assert bool(rq.ok) and _close(rq.rate, refq["rate"], 1.0, rtol=1e-8, floor=0.0)
+    assert abs(float(r.rate) - float(ref["rate"])) >= 0.0  # the flagged value is reported, not hidden
+
+
+# ---------------------------------------------------------------- 5. entropy production bound
+
+BIAS = np.logspace(-3, -13, 6)
+
+
+def _input_floor(gammas, energies, mus, temps):
+    """What the rounding of the inputs implies for a current: ~eps of the gross flow scale."""
+    return 8 * np.finfo(float).eps * sum(g * (abs(e - m) / t + 1) for g, e, m, t in zip(gammas, energies, mus, temps))
+
+
+@pytest.mark.parametrize("model", ["classical", "cavity"])
+def test_near_equilibrium_entropy_production_within_its_bound(model):
+    t = 0.05
+    if model == "classical":
+        base = dict(CLS, T_u=t, T_l=t, omega=1.02)
+        mu_u = base["mu_l"] + base["omega"] + BIAS * t  # equilibrium at mu_u - mu_l = omega (Eq. 14)
+        p = dict(base, mu_u=mu_u)
+        r = jt.solve_classical(**p)
+        gammas, energies = (base["gamma_u"], base["gamma_l"]), (base["E_u"], base["E_l"])
+        temps = (t, t)
+    else:
+        base = dict(CAV, T_u=t, T_l=t, T_b=t, omega_cav=1.02)
+        mu_u = base["mu_l"] + BIAS * t  # equilibrium at mu_u = mu_l (Eq. 22, E~_u = E~_l + E~_ph)
+        p = dict(base, mu_u=mu_u)
+        r = jt.solve_cavity(**p, n_max=4, fock_tol=1e-6)
+        gammas = (base["gamma_u"], base["gamma_l"], base["gamma_b"])
+        energies = (base["E_u"], base["E_l"], base["omega_cav"])
+        temps = (t, t, t)
+    tol = np.asarray(r.entropy_production_tolerance)
+    for i, b in enumerate(BIAS):
+        q = _point(p, i)
+        ref = mp_classical(**q) if model == "classical" else mp_cavity(**q, n_max=4)
+        mus = (q["mu_u"], q["mu_l"], 0.0)[: len(gammas)]
+        floor = _input_floor(gammas, energies, mus, temps)
+        assert abs(float(r.rate[i]) - float(ref["rate"])) <= 1e-8 * abs(float(ref["rate"])) + floor, (b, model)
+        for a in r.energy_current:
+            assert (
+                abs(float(r.energy_current[a][i]) - float(ref["energy_current"][a]))
+                <= 1e-8 * abs(float(ref["energy_current"][a])) + floor * 2
+            ), (a, b)
+        scale = sum(g * (abs(e - m) / tt + 1) for g, e, m, tt in zip(gammas, energies, mus, temps))
+        sdot_ref = float(ref["entropy_production"])
+        assert abs(float(r.entropy_production[i]) - sdot_ref) <= tol[i], (
+            b,
+            model,
+            float(r.entropy_production[i]),
+            sdot_ref,
+            tol[i],
+        )
+        assert 0 < tol[i] <= 1e-12 * scale, (tol[i], scale)
+        assert float(r.entropy_production[i]) >= -tol[i]  # the second law, round-off allowed

@@ -17,6 +17,7 @@ import functools
 import math
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -34,7 +35,15 @@ from .._engine.checks import (
 from .._engine.diagnostics import FLAG_FOCK, FLAG_SOLVE, describe_failures, describe_flags, raise_if_flagged, with_flags
 from .._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
 from .._engine.sector import LindbladStructure, Sector
-from .._engine.thermo import bose, bose_plus_one, entropy_production_rate, fermi, fermi_hole
+from .._engine.thermo import (
+    affinity_entropy_production,
+    bose,
+    bose_plus_one,
+    entropy_production_rate,
+    fermi,
+    fermi_hole,
+    rate_error_bound,
+)
 from .result import SteadyStateError, TransitionResult, reshape_result
 
 __all__ = [
@@ -166,12 +175,23 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int, fock_t
         fock_bad=~(pops[:, -1] <= fock_tol),
         condition_bad=rate_span(p["gamma_u"], p["gamma_l"], p["gamma_b"]) > MAX_RATE_SPAN,
     )
+    gu, gl, gb = p["gamma_u"], p["gamma_l"], p["gamma_b"]
+    r_err = rate_error_bound(jax.lax.stop_gradient(diag.residual), (gu, gl, gb), gu + gl + gb)
+    sdot, sdot_tol = affinity_entropy_production(
+        rate,
+        (
+            (1.0, p["mu_u"], e_u, p["E_u"], p["T_u"]),
+            (-1.0, p["mu_l"], e_l, p["E_l"], p["T_l"]),
+            (-1.0, zero, e_ph, p["omega_cav"], p["T_b"]),
+        ),
+        r_err,
+    )
     res = TransitionResult(
         rate=rate,
         particle_current={"u": n_u_dot, "l": n_l_dot, "b": n_b_dot},
         energy_current={"u": u_u, "l": u_l, "b": u_b},
         power=zero,
-        entropy_production=s_u + s_l + s_b,
+        entropy_production=sdot,
         entropy_flow={"u": s_u, "l": s_l, "b": s_b},
         effective_energy={"u": e_u, "l": e_l, "ph": e_ph},
         occupation={"u": f_u, "l": f_l, "b": n_b},
@@ -181,6 +201,7 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int, fock_t
         effective_energy_residual=resid,
         diagnostics=diag,
         fock_tail=pops[:, -1],
+        entropy_production_tolerance=sdot_tol,
         occupations=occupations,
         model="cavity",
         n_max=n_max,

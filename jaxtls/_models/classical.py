@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -36,7 +37,13 @@ from .._engine.checks import (
 from .._engine.diagnostics import FLAG_SOLVE, describe_failures, describe_flags, raise_if_flagged, with_flags
 from .._engine.operators import dag, fermion_annihilators
 from .._engine.sector import LindbladStructure, Sector
-from .._engine.thermo import entropy_production_rate, fermi, fermi_hole
+from .._engine.thermo import (
+    affinity_entropy_production,
+    entropy_production_rate,
+    fermi,
+    fermi_hole,
+    rate_error_bound,
+)
 from .result import SteadyStateError, TransitionResult, reshape_result
 
 __all__ = ["solve_classical", "classical_closed_form", "classical_structure", "classical_master_equation"]
@@ -124,12 +131,17 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, check: bool = Fals
         input_bad=invalid_points(p, RULES),
         condition_bad=rate_span(gu, gl) > MAX_RATE_SPAN,
     )
+    r_err = rate_error_bound(jax.lax.stop_gradient(diag.residual), (gu, gl), gu + gl)
+    sdot, sdot_tol = affinity_entropy_production(
+        rate, ((1.0, p["mu_u"], e_u, p["E_u"], p["T_u"]), (-1.0, p["mu_l"], e_l, p["E_l"], p["T_l"])), r_err
+    )
     res = TransitionResult(
         rate=rate,
         particle_current={"u": n_u_dot, "l": n_l_dot},
         energy_current={"u": u_u_dot, "l": u_l_dot},
         power=power,
-        entropy_production=s_u + s_l,
+        entropy_production=sdot,
+        entropy_production_tolerance=sdot_tol,
         entropy_flow={"u": s_u, "l": s_l},
         effective_energy={"u": e_u, "l": e_l},
         occupation={"u": f_u, "l": f_l},

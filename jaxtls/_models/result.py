@@ -26,7 +26,15 @@ class TransitionResult(eqx.Module):
       the bath).
     - `energy_current`: ``{"u", "l"}`` Udot_a; the cavity adds ``"b"``.
     - `power`: P_S absorbed from the classical field (Eq. 6); 0 for the cavity model.
-    - `entropy_production`: ``sum_a Sdot_a`` (Eq. 2), k_B per unit time.
+    - `entropy_production`: ``sum_a Sdot_a`` (Eq. 2), k_B per unit time, computed without the
+      cancelling sum as ``R A`` with the affinity ``A = sum_a nu_a (mu_a - E~_a) / T_a`` (Eqs.
+      15, 22: exact in the steady state because ``Ndot_a = nu_a R`` and ``Udot_a = E~_a Ndot_a``,
+      Eqs. 11-13, 21, whatever the occupations).
+    - `entropy_production_tolerance`: a bound on the rounding error of `entropy_production`
+      (from the sizes of the terms of ``A``, the residual of the solve and the spread of the
+      rates; `jaxtls._engine.thermo.affinity_entropy_production`). A negative
+      `entropy_production` within it is round-off, not a violation of the second law: ``ok``
+      and the second-law audits test ``entropy_production >= -entropy_production_tolerance``.
     - `entropy_flow`: per reservoir ``Sdot_a = (-Udot_a + mu_a Ndot_a)/T_a``.
     - `effective_energy`: ``{"u", "l"}`` (Eq. 14 / 21), the cavity adds ``"ph"``.
     - `occupation`: ``{"u", "l"}`` the lead occupations f_a used; the cavity adds ``"b"`` (n_b).
@@ -54,9 +62,16 @@ class TransitionResult(eqx.Module):
     effective_energy_residual: Array
     diagnostics: Diagnostics
     fock_tail: Array | None = None
+    entropy_production_tolerance: Array | None = None
     occupations: str = eqx.field(static=True, default="effective")
     model: str = eqx.field(static=True, default="")
     n_max: int | None = eqx.field(static=True, default=None)
+
+    @property
+    def ok(self):
+        """``diagnostics.ok``: every check of the point passed (solve, inputs, Fock cutoff,
+        accuracy guard)."""
+        return self.diagnostics.ok
 
     @property
     def shape(self) -> tuple:
@@ -88,6 +103,7 @@ class TransitionResult(eqx.Module):
             "first_law_residual",
             "effective_energy_residual",
             "fock_tail",
+            "entropy_production_tolerance",
         ):
             v = getattr(self, name)
             if v is None:
