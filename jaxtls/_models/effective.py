@@ -47,7 +47,11 @@ def _currents(system, method, f):
     return st.energy_current, st.particle_current
 
 
-def regularised_effective_energies(system, method, f, scale):
+def regularised_effective_energies(system, method, f, scale, *, with_inverse_current=False):
+    """Blended ``E~_a`` (module docstring), ``(n_leads,)``. With `with_inverse_current`, also
+    ``(1 - w_a) / |Ndot_a| + w_a / |Ndot_a'|`` (``w_a`` the weight of the continuation ``G``):
+    the factor by which the absolute rounding error of the currents (about ``eps gamma_a``)
+    enters ``E~_a`` (inverse current units)."""
     nl = system.num_leads
 
     def along(v):
@@ -64,7 +68,12 @@ def regularised_effective_energies(system, method, f, scale):
     u2, n2 = d2[0][idx, idx], d2[1][idx, idx]
     g = (2 * u1 * n1 - u2 * n) / (2 * n1**2 - n2 * n)
     s4n4 = scale**4 * n1**4
-    return (u * n**3 + s4n4 * g) / (n**4 + s4n4)
+    e = (u * n**3 + s4n4 * g) / (n**4 + s4n4)
+    if not with_inverse_current:
+        return e
+    w = s4n4 / (n**4 + s4n4)
+    inv = jnp.where(w < 1, (1 - w) / jnp.abs(n), 0.0) + jnp.where(w > 0, w / jnp.abs(n1), 0.0)
+    return e, inv
 
 
 def effective_energies(

@@ -34,6 +34,7 @@ from .effective import effective_energies, regularised_effective_energies
 from .floquet import FloquetHarmonics, PeriodicSteadyState, resolve_method
 from .periodic_result import describe_periodic_failures, finalise_diagnostics
 from .result import SteadyStateError, TransitionResult, reshape_result
+from .selfconsistent_checks import energy_scale, fixed_point_checks, not_converged_message, unresolved_message
 from .system import FermionicSystem, Lead, fock_operators
 
 __all__ = [
@@ -74,9 +75,15 @@ class SelfConsistentSteadyState(eqx.Module):
     - `effective_energy`: the self-consistent ``E~_a`` (C3), ``(..., n_leads)``.
     - `effective_energy_residual`: ``max_a |Udot_a - E~_a Ndot_a|`` (zero at an exact fixed
       point; see the module docstring for the case ``Udot_a != 0 = Ndot_a``).
-    - `num_steps`: root-finder steps; `converged`: whether the root finder succeeded (or stopped
-      on its step budget at a fixed point exact to round-off, ``effective_energy_residual`` below
-      ``1e-13`` of the flows) and the fixed-point residual is small.
+    - `num_steps`: root-finder steps; `converged`: whether the fixed-point residual
+      ``|E~_a(f(E~)) - E~_a|`` is below ``1e-2 tol (|E~_a| + |mu_a| + T_a)`` plus the rounding
+      bound `effective_energy_tolerance` (a stopping test relative to the flows' scale, whatever
+      the root finder reported).
+    - `fixed_point_residual`: ``max_a |E~_a(f(E~)) - E~_a|`` (energy units).
+    - `effective_energy_tolerance`: ``(..., n_leads)`` bound on the rounding error of ``E~_a``,
+      ``eps gamma_a / |Ndot_a| (|E~_a| + |mu_a| + T_a)`` (``|Ndot_a|`` blended with ``|Ndot_a'|``
+      near zero current); where it exceeds
+      ``1e-2 sqrt(tol) (|E~_a| + |mu_a| + T_a)`` the result is flagged (``diagnostics.ok = False``).
     """
 
     steady_state: PeriodicSteadyState
@@ -84,6 +91,8 @@ class SelfConsistentSteadyState(eqx.Module):
     effective_energy_residual: Array
     num_steps: Array
     converged: Array
+    fixed_point_residual: Array
+    effective_energy_tolerance: Array
 
     @property
     def energy_current(self):
@@ -155,18 +164,8 @@ def _self_consistent_core(system, method, solver, initial, max_steps, scale, tol
     f = system.occupations_from_energies(energies)
     state = finalise_diagnostics(method.solve(system, f), tol)
     ee_res = jnp.max(jnp.abs(state.energy_current - energies * state.particle_current))
-    # a least-squares solver may stop at a local minimum of |r|: also require Udot = E~ Ndot
-    scale = jnp.max(jnp.abs(state.energy_current)) + jnp.max(jnp.abs(energies * state.particle_current))
-    floor = 1e-13 * jnp.max(system.lead_array("gamma")) * (1.0 + jnp.max(jnp.abs(energies)))
-    # a root finder that ran out of steps at a point that already is a fixed point to round-off
-    # (its stopping test can fail on the rounding noise of the map) has converged as well
-    at_roundoff = ee_res <= 1e-13 * scale + floor
-    converged = (
-        ((sol.result == optx.RESULTS.successful) | at_roundoff)
-        & jnp.all(jnp.isfinite(energies))
-        & (ee_res <= jnp.sqrt(tol) * 1e-2 * scale + floor)
-    )
-    ok = state.diagnostics.ok & converged
+    fp_res, ee_tol, converged, resolved = fixed_point_checks(system, method, scale, energies, state, tol)
+    ok = state.diagnostics.ok & converged & resolved
     state = eqx.tree_at(lambda s: s.diagnostics.ok, state, ok)
     return SelfConsistentSteadyState(
         steady_state=state,
@@ -174,25 +173,12 @@ def _self_consistent_core(system, method, solver, initial, max_steps, scale, tol
         effective_energy_residual=ee_res,
         num_steps=sol.stats["num_steps"],
         converged=converged,
+        fixed_point_residual=fp_res,
+        effective_energy_tolerance=ee_tol,
     )
 
 
 _self_consistent_jit = eqx.filter_jit(_self_consistent_core)
-
-
-def _not_converged_message(converged, fp_res, steps) -> str:
-    conv = np.asarray(converged).reshape(-1)
-    bad = np.flatnonzero(~conv)
-    res = np.asarray(fp_res).reshape(-1)[bad]
-    worst = np.nanmax(res) if np.isfinite(res).any() else float("nan")
-    return (
-        f"the self-consistent fixed point E~_a = Udot_a/Ndot_a with f_a = fermi(E~_a, mu_a, T_a) "
-        f"(Appendix C) did not converge for {bad.size} of {conv.size} points (first flat index "
-        f"{bad[0]}; remaining max_a |Udot_a - E~_a Ndot_a| up to {worst:.3g} "
-        f"after {int(np.max(np.asarray(steps)))} steps). Try a better `initial` guess (e.g. the "
-        "effective energies of a nearby point), more `max_steps`, or another optimistix root "
-        "finder via `solver=`; pass throw=False to get the flagged result."
-    )
 
 
 def self_consistent_steady_state(
@@ -245,8 +231,16 @@ def self_consistent_steady_state(
         if is_concrete(out.converged):
             if not np.all(np.asarray(out.converged)):
                 raise SelfConsistencyError(
-                    _not_converged_message(out.converged, out.effective_energy_residual, out.num_steps)
+                    not_converged_message(out.converged, out.fixed_point_residual, out.num_steps)
                 )
+            resolved = np.all(
+                np.asarray(out.effective_energy_tolerance)
+                <= 1e-2 * np.sqrt(tol) * np.asarray(energy_scale(system, out.effective_energy)),
+                axis=-1,
+            )
+            msg = unresolved_message(resolved, out.effective_energy_tolerance)
+            if msg is not None:
+                raise SelfConsistencyError(msg)
             msg = describe_periodic_failures(out.steady_state.diagnostics, tol)
             if msg is not None:
                 raise SteadyStateError(msg)
@@ -330,8 +324,10 @@ def _rwa_point(p, solver, max_steps, tol):
             model="classical",
         ),
         sc.converged,
-        sc.effective_energy_residual,
+        sc.fixed_point_residual,
         sc.num_steps,
+        sc.effective_energy_tolerance,
+        jnp.all(sc.effective_energy_tolerance <= 1e-2 * jnp.sqrt(tol) * energy_scale(system, e)),
     )
 
 
@@ -382,10 +378,13 @@ def solve_classical_self_consistent(
     check_parameters(values, _RWA_RULES)
     flat, shape = broadcast_parameters(values, complex_names=("eps",))
     solver = _default_solver(1e-12, 1e-12) if solver is None else solver
-    res, converged, fp_res, steps = _rwa_batch(flat, solver, max_steps, tol)
+    res, converged, fp_res, steps, ee_tol, resolved = _rwa_batch(flat, solver, max_steps, tol)
     if throw and is_concrete(converged):
         if not np.all(np.asarray(converged)):
-            raise SelfConsistencyError(_not_converged_message(converged, fp_res, steps))
+            raise SelfConsistencyError(not_converged_message(converged, fp_res, steps))
+        msg = unresolved_message(resolved, ee_tol)
+        if msg is not None:
+            raise SelfConsistencyError(msg)
 
         msg = describe_failures(res.diagnostics, tol)
         if msg is not None:
