@@ -30,10 +30,10 @@ when both leads fill and the bath cannot absorb): ``G_k`` is then singular altho
 state is unique. Every lane whose solution is non-finite or whose relative residual exceeds
 `FALLBACK_RESIDUAL` is solved again by the pivoted dense LU of the whole sector with the trace
 row (`jaxtls._engine.solvers.DenseSolver`, non-singular exactly when the steady state is
-unique), one lane at a time (`jax.lax.map` with a per-lane `jax.lax.cond`: a dense sector of
-``(K m)^2`` doubles for one point at a time). The whole fallback sits behind one batch-level
-`jax.lax.cond`, so it costs nothing when every elimination succeeded (under `jax.vmap` the
-conds become selects and the dense solves run for every lane). The tangent and adjoint solves
+unique), one failed lane at a time (a `jax.lax.while_loop` over the failed lanes' indices: a
+dense sector of ``(K m)^2`` doubles for one point at a time), so it costs nothing when every
+elimination succeeded -- also under `jax.vmap`, where a `lax.cond` would become a select and
+run the dense solves for every lane. The tangent and adjoint solves
 of those lanes use the same dense factorisation, so their derivatives stay exact and finite.
 A truly non-unique steady state leaves the dense matrix singular: non-finite values, flagged
 by the diagnostics.
@@ -100,21 +100,31 @@ def steady_state_and_residual(solver, ops: SectorOperators, coeffs):
 def _per_lane(bad, fn, args, default):
     """``fn(*args_i)`` for the lanes ``i`` with ``bad[i]``, `default` (lane-last) elsewhere.
 
-    `args` are arrays with the lanes last; one lane at a time (`jax.lax.map`), each behind a
-    `jax.lax.cond`, so only the failed lanes pay."""
+    `args` are arrays with the lanes last. A `jax.lax.while_loop` visits the failed lanes only
+    (their indices first, from `jnp.nonzero` of static size), one at a time, so it costs nothing
+    when no lane failed -- also under `jax.vmap`, where the loop runs as many times as the
+    largest count of failed lanes of any batch member (a `lax.cond` would turn into a select
+    there and run the dense solve for every lane)."""
     lanes = bad.shape
     flat_bad = bad.reshape(-1)
     n = flat_bad.shape[0]
 
-    def lane_first(a):
-        return jnp.moveaxis(a.reshape(a.shape[: a.ndim - len(lanes)] + (n,)), -1, 0)
+    def lanes_flat(a):
+        return a.reshape(a.shape[: a.ndim - len(lanes)] + (n,))
 
-    def one(inp):
-        b, d, *xs = inp
-        return jax.lax.cond(b, lambda: fn(*xs), lambda: d)
+    flat_args = [lanes_flat(a) for a in args]
+    idx = jnp.nonzero(flat_bad, size=n, fill_value=0)[0]
+    count = jnp.sum(flat_bad)
 
-    out = jax.lax.map(one, (flat_bad, lane_first(default), *map(lane_first, args)))
-    return jnp.moveaxis(out, 0, -1).reshape(default.shape)
+    def body(carry):
+        i, out = carry
+        lane = idx[i]
+        xs = [jax.lax.dynamic_index_in_dim(a, lane, axis=-1, keepdims=False) for a in flat_args]
+        out = jax.lax.dynamic_update_index_in_dim(out, fn(*xs).astype(out.dtype), lane, axis=-1)
+        return i + 1, out
+
+    _, out = jax.lax.while_loop(lambda carry: carry[0] < count, body, (jnp.zeros((), count.dtype), lanes_flat(default)))
+    return out.reshape(default.shape)
 
 
 def _dense_solve(ops, c):
@@ -143,20 +153,15 @@ def _guarded_solve(solver, ops, coeffs, tangents):
         return state, x, resid, jnp.zeros(resid.shape, bool)
     bad = ~(resid <= FALLBACK_RESIDUAL)  # NaN counts as failed
 
-    def repair():
-        xd = _per_lane(bad, lambda c: _dense_solve(ops, c), (coeffs,), x)
-        return xd, relative_residual(src, xd)
-
-    x, resid = jax.lax.cond(jnp.any(bad), repair, lambda: (x, resid))
-    return state, x, resid, bad
+    xd = _per_lane(bad, lambda c: _dense_solve(ops, c), (coeffs,), x)
+    resid = jnp.where(bad, relative_residual(src, xd), resid)
+    return state, xd, resid, bad
 
 
 def _guarded_linear(solver_fn, dense_fn, ops, coeffs, bad, rhs):
     """A tangent (or adjoint) solve of the solver, dense on the failed lanes; linear in `rhs`."""
     y = solver_fn(rhs)
-    return jax.lax.cond(
-        jnp.any(bad), lambda: _per_lane(bad, lambda c, r: dense_fn(ops, c, r), (coeffs, rhs), y), lambda: y
-    )
+    return _per_lane(bad, lambda c, r: dense_fn(ops, c, r), (coeffs, rhs), y)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
