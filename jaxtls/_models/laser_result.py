@@ -16,6 +16,7 @@ from .laser_equations import (
     pump_ratio,
     stability_tolerance,
 )
+from .result import to_plain
 
 __all__ = ["LaserResult", "assemble"]
 
@@ -102,23 +103,15 @@ class LaserResult(eqx.Module):
     def to_dict(self) -> dict:
         """Plain Python (floats, bools, nested lists) for JSON; complex as ``[re, im]``."""
 
-        def conv(x):
-            a = np.asarray(x)
-            if np.iscomplexobj(a):
-                return np.stack([a.real, a.imag], axis=-1).tolist()
-            if a.dtype == bool:
-                return a.tolist()
-            return a.astype(float).tolist()
-
         out = {}
         for name in self.__dataclass_fields__:
             v = getattr(self, name)
             if isinstance(v, str):
                 out[name] = v
             elif isinstance(v, dict):
-                out[name] = {k: conv(w) for k, w in v.items()}
+                out[name] = {k: to_plain(w) for k, w in v.items()}
             else:
-                out[name] = conv(v)
+                out[name] = to_plain(v)
         return out
 
 

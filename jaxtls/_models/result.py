@@ -9,7 +9,18 @@ from jaxtyping import Array
 
 from .._engine.diagnostics import Diagnostics, SteadyStateError
 
-__all__ = ["TransitionResult", "SteadyStateError"]
+__all__ = ["TransitionResult", "SteadyStateError", "to_plain"]
+
+
+def to_plain(x):
+    """An array as plain Python for JSON: floats and bools as (nested) lists, complex numbers as
+    ``[re, im]``."""
+    a = np.asarray(x)
+    if np.iscomplexobj(a):
+        return np.stack([a.real, a.imag], axis=-1).tolist()
+    if a.dtype == bool:
+        return a.tolist()
+    return a.astype(float).tolist()
 
 
 class TransitionResult(eqx.Module):
@@ -80,14 +91,6 @@ class TransitionResult(eqx.Module):
     def to_dict(self) -> dict:
         """Plain Python (floats / nested lists) for JSON; complex numbers as [re, im]."""
 
-        def conv(x):
-            a = np.asarray(x)
-            if np.iscomplexobj(a):
-                return np.stack([a.real, a.imag], axis=-1).tolist()
-            if a.dtype == bool:
-                return a.tolist()
-            return a.astype(float).tolist()
-
         out = {}
         for name in (
             "rate",
@@ -108,9 +111,9 @@ class TransitionResult(eqx.Module):
             v = getattr(self, name)
             if v is None:
                 continue
-            out[name] = {k: conv(w) for k, w in v.items()} if isinstance(v, dict) else conv(v)
+            out[name] = {k: to_plain(w) for k, w in v.items()} if isinstance(v, dict) else to_plain(v)
         out["diagnostics"] = {
-            k: conv(getattr(self.diagnostics, k)) for k in ("residual", "trace_error", "min_eigenvalue", "ok")
+            k: to_plain(getattr(self.diagnostics, k)) for k in ("residual", "trace_error", "min_eigenvalue", "ok")
         }
         out["occupations"] = self.occupations
         out["model"] = self.model
