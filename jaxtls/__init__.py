@@ -11,9 +11,9 @@ from ._engine.api import SteadyState as SteadyState
 from ._engine.api import steady_state as steady_state
 from ._engine.batched_solver import AutoSolver as AutoSolver
 from ._engine.batched_solver import BatchedBlockSolver as BatchedBlockSolver
+from ._engine.batched_solver import BlockTridiagonalSolver as BlockTridiagonalSolver
 from ._engine.checks import ParameterError as ParameterError
 from ._engine.config import VERSION as __version__  # noqa: F401
-from ._engine.batched_solver import BlockTridiagonalSolver as BlockTridiagonalSolver
 from ._engine.diagnostics import Diagnostics as Diagnostics
 from ._engine.operators import boson_annihilator as boson_annihilator
 from ._engine.operators import fermion_annihilators as fermion_annihilators
