@@ -124,6 +124,42 @@ def _scale(ax_set, coord):
         ax_set("log")
 
 
+_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
+MAX_DPI = 2400  # a 6.4 x 4.6 inch figure at 2400 dpi is 15360 x 11040 pixels (0.7 GB of RGBA)
+
+
+def _check_arguments(store_path, output, out_file, x, y, sel, dpi):
+    """Types and ranges of `plot_store`'s arguments, before the store is opened (`ValueError`
+    naming the argument); returns `out_file` as a `Path` (or None)."""
+    import math
+    import os
+
+    if not isinstance(store_path, str | os.PathLike):
+        raise ValueError(f"store_path must be a path, got {store_path!r}")
+    if not isinstance(output, str) or not output:
+        raise ValueError(f"output must be the name of a data variable of the store, got {output!r}")
+    for name, dim in (("x", x), ("y", y)):
+        if dim is not None and not isinstance(dim, str):
+            raise ValueError(f"{name} must be a dimension name or None, got {dim!r}")
+    if sel is not None and not isinstance(sel, Mapping | str | list | tuple):
+        raise ValueError(f"sel must be a dict, 'name=value' strings or None, got {sel!r}")
+    if isinstance(sel, list | tuple) and not all(isinstance(item, str) for item in sel):
+        raise ValueError(f"sel must be a list of 'name=value' / 'name~value' strings, got {sel!r}")
+    ok = isinstance(dpi, int | float | np.integer | np.floating) and not isinstance(dpi, bool)
+    if not ok or not math.isfinite(dpi) or not 0 < dpi <= MAX_DPI:
+        raise ValueError(f"dpi must be a number in (0, {MAX_DPI}], got {dpi!r}")
+    if out_file is None:
+        return None
+    if not isinstance(out_file, str | os.PathLike):
+        raise ValueError(f"out_file must be a file path, got {out_file!r}")
+    out_file = Path(out_file)
+    if out_file.is_dir():
+        raise ValueError(f"out_file {str(out_file)!r} is a directory; give a file name such as rate.png")
+    if out_file.suffix.lower() not in _FORMATS:
+        raise ValueError(f"out_file {str(out_file)!r} must end in one of {', '.join(_FORMATS)}")
+    return out_file
+
+
 def plot_store(store_path, output: str, out_file=None, x: str | None = None, y: str | None = None, sel=None,
                *, title: str | None = None, dpi: int = 150) -> Path:  # fmt: skip
     """Draw one output of a scan store to an image (PNG, PDF, SVG: from the file suffix).
@@ -150,6 +186,7 @@ def plot_store(store_path, output: str, out_file=None, x: str | None = None, y: 
 
     from .store import open_store
 
+    out_file = _check_arguments(store_path, output, out_file, x, y, sel, dpi)
     try:
         ds = open_store(store_path)
     except FileNotFoundError:

@@ -8,9 +8,10 @@ that records which chunks are finished. Rerun the same call to resume; several p
 (`jax.distributed`) split the chunks between them and write into the same store. See
 ``docs/scans.md``.
 
-One concept per module: `axes` (grid and parameter checks), `arguments` (checks of the other arguments), `definition` (what is resumed, its
-hash), `layout` (chunks and their size), `devices` (devices, processes, barriers), `metadata`
-(units, the dataset template), `outputs` (result fields), `driver` (`scan`), `toml_file`.
+One concept per module: `axes` (grid and parameter checks), `arguments` (checks of the other
+arguments), `definition` (what is resumed, its hash), `layout` (chunks and their size, size
+checks), `devices` (devices, processes, barriers), `metadata` (units, the dataset template),
+`outputs` (result fields), `driver` (`scan`), `toml_file`.
 The models come from the one registry, `jaxtls._models.registry`.
 """
 

@@ -95,6 +95,8 @@ def _axis_values(name: str, spec) -> tuple[np.ndarray, str | None]:
                 )
             return np.geomspace(start, stop, num), "log"
         return np.linspace(start, stop, num), "linear"
+    if isinstance(spec, list | tuple) and any(isinstance(v, bool | np.bool_) for v in spec):
+        raise ScanDefinitionError(f"grid entry {name!r} must hold numbers, got a boolean in {spec!r}")
     if isinstance(spec, str | bytes) or spec is None:
         raise ScanDefinitionError(
             f"grid entry {name!r} must be a non-empty 1-D list of numbers or a {{start, stop, num}} table, got {spec!r}"
