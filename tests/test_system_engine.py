@@ -157,21 +157,6 @@ def test_periodic_sector_equals_dense_references(m, orders, seed):
 
 
 def test_many_body_terms_and_callable_drives():
-    """Runs `many_body_terms_and_callable_drives` (below) in a fresh interpreter: late in the
-    full suite, XLA:CPU's compiler segfaulted twice while compiling this test's solves in the
-    long-lived pytest process (jaxlib 0.10.2; the test passes in 12 s alone). Isolating it keeps
-    every assertion (the subprocess fails on any of them) while the crash is investigated."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent
-    code = "import conftest, test_system_engine as t; t.many_body_terms_and_callable_drives()"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=here, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-
-
-def many_body_terms_and_callable_drives():
     """Many-body terms (a d x d static term and a d x d drive harmonic, which break the particle
     number: the sector is then found from the elementary d x d basis) and callable drives
     (single-particle and many-body, Fourier-sampled for Floquet, evaluated in time by the
