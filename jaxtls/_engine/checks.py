@@ -19,9 +19,14 @@ __all__ = [
     "is_concrete",
     "check_parameters",
     "broadcast_parameters",
+    "broadcast_shape",
     "invalid_points",
     "rate_span",
     "MAX_RATE_SPAN",
+    "check_tolerance",
+    "check_flag",
+    "check_solver",
+    "check_int",
 ]
 
 #: largest ratio max/min of the dissipative rates of a point that float64 resolves to the
@@ -47,7 +52,8 @@ def check_parameters(values: Mapping[str, object], rules: Mapping[str, str]) -> 
     """Check each parameter against a rule; raise `ParameterError` naming it.
 
     Rules: ``"real"`` (finite real), ``"complex"`` (finite, complex allowed),
-    ``"nonneg"`` (finite, >= 0), ``"positive"`` (finite, > 0).
+    ``"nonneg"`` (finite, >= 0), ``"positive"`` (finite, > 0). Booleans, strings, objects and
+    empty arrays are refused; traced values (under `jit`) are skipped.
     """
     allowed = {
         "real": "a finite real number",
@@ -67,6 +73,8 @@ def check_parameters(values: Mapping[str, object], rules: Mapping[str, str]) -> 
             raise ParameterError(f"{name} must be {allowed[rule]}, got {x!r}") from err
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise ParameterError(f"{name} must be {allowed[rule]}, got {x!r}")
+        if arr.size == 0:
+            raise ParameterError(f"{name} must be {allowed[rule]} or a non-empty array of them, got an empty array")
         if np.iscomplexobj(arr) and rule != "complex":
             raise ParameterError(f"{name} must be {allowed[rule]} (real), got a complex value")
         if not np.all(np.isfinite(arr)):
@@ -94,14 +102,20 @@ def broadcast_parameters(values: Mapping[str, object], complex_names=()) -> tupl
         if name in complex_names and not jnp.iscomplexobj(jnp.asarray(v)):
             dtype = jnp.float64
         arrays[name] = jnp.asarray(v, dtype=dtype)
-    try:
-        shape = jnp.broadcast_shapes(*(a.shape for a in arrays.values()))
-    except ValueError as err:
-        shapes = {k: a.shape for k, a in arrays.items()}
-        raise ParameterError(f"parameter shapes do not broadcast together: {shapes}") from err
+    shape = broadcast_shape(arrays)
     size = int(np.prod(shape)) if shape else 1
     flat = {k: jnp.broadcast_to(a, shape).reshape(size) for k, a in arrays.items()}
     return flat, tuple(shape)
+
+
+def broadcast_shape(values: Mapping[str, object]) -> tuple:
+    """The broadcast shape of the parameters (NumPy rules); `ParameterError` listing the shapes
+    if they do not broadcast together."""
+    shapes = {k: tuple(np.shape(v)) for k, v in values.items()}
+    try:
+        return tuple(np.broadcast_shapes(*shapes.values()))
+    except ValueError as err:
+        raise ParameterError(f"parameter shapes do not broadcast together: {shapes}") from err
 
 
 def invalid_points(values: Mapping[str, object], rules: Mapping[str, str]):
@@ -119,7 +133,70 @@ def invalid_points(values: Mapping[str, object], rules: Mapping[str, str]):
     return bad
 
 
-def rate_span(*rates):
-    """``max / min`` of the given non-negative rates, per point (inf if one is 0)."""
+def rate_span(*rates, couplings=()):
+    """``max / min`` of the given non-negative rates, per point (inf if one is 0). The moduli of
+    `couplings` (e.g. a light-matter coupling ``g``, which may be 0) enter the maximum only."""
     r = jnp.stack(jnp.broadcast_arrays(*(jnp.abs(jnp.asarray(x)) for x in rates)))
-    return jnp.max(r, axis=0) / jnp.min(r, axis=0)
+    top = jnp.max(r, axis=0)
+    for c in couplings:
+        top = jnp.maximum(top, jnp.abs(jnp.asarray(c)))
+    return top / jnp.min(r, axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options of the entry points (tolerances, flags, solvers, integer controls): one validator each,
+# called before any work. A traced value (under the user's `jit`) passes unchecked.
+
+
+def _real_scalar(value):
+    """``float(value)`` of a real numeric scalar (Python or NumPy/JAX 0-d), else None."""
+    if isinstance(value, bool | np.bool_ | str | bytes) or value is None:
+        return None
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - exotic input types
+        return None
+    if arr.ndim != 0 or arr.dtype == object or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        return None
+    if np.iscomplexobj(arr):
+        return None
+    return float(arr)
+
+
+def check_tolerance(name: str, value, *, strict: bool = True):
+    """A tolerance or scale: a finite real number > 0 (``strict``) or >= 0. Returns `value`."""
+    if not is_concrete(value):
+        return value
+    bound = "> 0" if strict else ">= 0"
+    v = _real_scalar(value)
+    if v is None or not np.isfinite(v) or (v <= 0 if strict else v < 0):
+        raise ParameterError(f"{name} must be a finite number {bound}, got {value!r}")
+    return value
+
+
+def check_flag(name: str, value) -> bool:
+    """A switch: exactly ``True`` or ``False`` (NumPy booleans too; not ``None``, 0/1 or strings)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ParameterError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_solver(name: str, value, base: type | tuple[type, ...], *, what: str | None = None):
+    """A strategy object: ``None`` (the default) or an instance of `base` (e.g.
+    `AbstractSteadySolver`). Returns `value`."""
+    if value is None or isinstance(value, base):
+        return value
+    bases = base if isinstance(base, tuple) else (base,)
+    what = what or " or ".join(f"a {b.__module__.split('.')[0]}.{b.__name__}" for b in bases)
+    raise ParameterError(f"{name} must be {what} (or None for the default), got {value!r}")
+
+
+def check_int(name: str, value, lo: int = 1, hi: int | None = None) -> int:
+    """An integer count in ``[lo, hi]`` (Python or NumPy integer; not a bool, float or string)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ParameterError(f"{name} must be an integer {rng}, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ParameterError(f"{name} must be an integer {rng}, got {value!r}")
+    return int(value)

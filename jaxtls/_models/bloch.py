@@ -66,13 +66,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._engine.checks import ParameterError, broadcast_parameters, check_parameters, is_concrete
+from .._engine.checks import (
+    ParameterError,
+    broadcast_parameters,
+    check_flag,
+    check_int,
+    check_parameters,
+    is_concrete,
+)
 
 __all__ = ["bloch_gain", "bloch_rate_k", "subband_density", "subband_integral"]
 
 VARIANTS = ("density_matrix", "effective", "naive")
 DISTRIBUTIONS = ("fermi", "boltzmann")
 METHODS = ("closed_form", "quadrature")
+#: largest quadrature controls accepted: 2 * MAX_PANELS * MAX_ORDER nodes per point at most
+MAX_PANELS, MAX_ORDER = 65536, 512
 RULES = {
     "omega": "real",
     "E_u": "real",
@@ -238,14 +247,20 @@ def bloch_gain(
     - `method`: ``"closed_form"`` (exact antiderivative, default) or ``"quadrature"``
       (composite Gauss-Legendre, see the module docstring).
     - `return_error`: also return an error estimate (rounding bound for the closed form).
-    - `panels`, `order`: quadrature panels on ``[0, E_max]`` (default: enough for panel widths
-      <= 2 T, between 16 and 4096) and Gauss-Legendre nodes per panel.
+    - `panels`, `order`: quadrature panels on ``[0, E_max]`` (an integer between 1 and
+      `MAX_PANELS`; default: enough for panel widths <= 2 T, between 16 and 4096) and
+      Gauss-Legendre nodes per panel (an integer between 1 and `MAX_ORDER`), checked for
+      either `method`.
 
     **Returns:** ``G`` (float64 array of the broadcast shape), or ``(G, error)``.
     """
     _check_choice("variant", variant, VARIANTS)
     _check_choice("distribution", distribution, DISTRIBUTIONS)
     _check_choice("method", method, METHODS)
+    check_flag("return_error", return_error)
+    if panels is not None:
+        check_int("panels", panels, 1, MAX_PANELS)
+    check_int("order", order, 1, MAX_ORDER)
     values = dict(omega=omega, E_u=E_u, E_l=E_l, gamma_u=gamma_u, gamma_l=gamma_l, mu_u=mu_u, mu_l=mu_l, T=T)
     check_parameters(values, RULES)
     flat, shape = broadcast_parameters(values)
@@ -254,8 +269,6 @@ def bloch_gain(
     else:
         if panels is None:
             panels = _default_panels(flat, variant)
-        if int(panels) < 1 or int(order) < 2:
-            raise ParameterError("panels must be >= 1 and order >= 2")
         value, err = _quadrature(flat, variant, distribution, int(panels), int(order))
     value, err = value.reshape(shape), err.reshape(shape)
     return (value, err) if return_error else value

@@ -26,8 +26,11 @@ from .._engine.checks import (
     MAX_RATE_SPAN,
     ParameterError,
     broadcast_parameters,
+    check_flag,
     check_occupations,
     check_parameters,
+    check_solver,
+    check_tolerance,
     invalid_points,
     is_concrete,
     rate_span,
@@ -35,6 +38,7 @@ from .._engine.checks import (
 from .._engine.diagnostics import FLAG_FOCK, FLAG_SOLVE, describe_failures, describe_flags, raise_if_flagged, with_flags
 from .._engine.operators import boson_annihilator, dag, fermion_annihilators, identity, tensor
 from .._engine.sector import LindbladStructure, Sector
+from .._engine.solvers import AbstractSteadySolver
 from .._engine.thermo import (
     affinity_entropy_production,
     bose,
@@ -45,6 +49,7 @@ from .._engine.thermo import (
     rate_error_bound,
 )
 from .result import SteadyStateError, TransitionResult, reshape_result
+from .spec import format_bytes, host_available_bytes
 
 __all__ = [
     "solve_cavity",
@@ -73,6 +78,28 @@ RULES = {
     "T_b": "positive",
 }
 MAX_AUTO_N = 4096
+# Memory of a cavity solve per Fock level kept, measured (peak RSS of one point at n_max = 2000
+# and 8000, about 41 KiB per level, mostly the construction of the sector; 48 KiB with margin).
+BYTES_PER_FOCK_LEVEL = 48 * 1024
+
+
+def check_n_max(n, available: int | None = None):
+    """``n_max``: an integer >= 1 (or ``"auto"``) whose estimated memory, ``(n_max + 1)`` Fock
+    levels at `BYTES_PER_FOCK_LEVEL`, fits in `available` bytes (default: what the host has
+    now). `ParameterError` naming n_max, the estimate and the largest allowed value."""
+    if isinstance(n, str) and n == "auto":
+        return n
+    if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer) or n < 1:
+        raise ParameterError(f"n_max must be an integer >= 1 or 'auto', got {n!r}")
+    have = host_available_bytes() if available is None else int(available)
+    need = (int(n) + 1) * BYTES_PER_FOCK_LEVEL
+    if need > have:
+        raise ParameterError(
+            f"n_max = {n} would need about {format_bytes(need)} of memory ({format_bytes(BYTES_PER_FOCK_LEVEL)} "
+            f"per Fock level), more than the {format_bytes(have)} available: n_max must be an integer between 1 "
+            f"and {have // BYTES_PER_FOCK_LEVEL - 1} here (or 'auto')"
+        )
+    return n
 
 
 @functools.lru_cache(maxsize=16)
@@ -173,7 +200,7 @@ def _core(ops, p: dict, occupations: str, solver, tol: float, n_max: int, fock_t
         ss.diagnostics,
         input_bad=invalid_points(p, RULES) | ~(e_used > 0),
         fock_bad=~(pops[:, -1] <= fock_tol),
-        condition_bad=rate_span(p["gamma_u"], p["gamma_l"], p["gamma_b"]) > MAX_RATE_SPAN,
+        condition_bad=rate_span(p["gamma_u"], p["gamma_l"], p["gamma_b"], couplings=(p["g"],)) > MAX_RATE_SPAN,
     )
     gu, gl, gb = p["gamma_u"], p["gamma_l"], p["gamma_b"]
     r_err = rate_error_bound(jax.lax.stop_gradient(diag.residual), (gu, gl, gb), gu + gl + gb)
@@ -263,14 +290,15 @@ def solve_cavity(
       temperature (all T > 0).
     - `n_max`: highest photon number kept (``n_max + 1`` Fock states, ``n_max >= 1``), or
       ``"auto"``: the smallest cutoff (from 16 up, by extrapolating the photon distribution)
-      for which ``P(n_max) <= fock_tol`` at every point.
+      for which ``P(n_max) <= fock_tol`` at every point. A cutoff whose estimated memory
+      (`BYTES_PER_FOCK_LEVEL` per level) exceeds what the host has is refused up front.
     - `occupations`: ``"bare"`` (Eq. 9) or ``"effective"`` (default; Eq. 21 energies in f_u,
       f_l and ``n_b = Bose(E~_ph / T_b)``).
     - `solver`: steady-state solver (default automatic: block-tridiagonal on the sector).
     - `throw`: raise `SteadyStateError` when a steady state fails its checks or the Fock
       cutoff is too small (the message gives the cutoff that would do); with ``False`` the
       result only flags it (``diagnostics.ok``, ``fock_tail``).
-    - `tol`, `fock_tol`: tolerances of the linear-solve checks and of ``P(n_max)``.
+    - `tol`, `fock_tol`: tolerances of the linear-solve checks and of ``P(n_max)`` (finite, > 0).
 
     **Returns:** a `TransitionResult` (``power`` is 0; ``"b"`` entries for the bath, ``"ph"``
     for the photon: ``populations["ph"] = <a^+ a>``, ``effective_energy["ph"] = E~_ph``).
@@ -281,9 +309,11 @@ def solve_cavity(
     )  # fmt: skip
     check_occupations(occupations, ("bare", "effective"))
     check_parameters(values, RULES)
-    if not (isinstance(n_max, str) and n_max == "auto"):
-        if isinstance(n_max, bool) or not isinstance(n_max, (int, np.integer)) or n_max < 1:
-            raise ParameterError(f"n_max must be an integer >= 1 or 'auto', got {n_max!r}")
+    check_n_max(n_max)
+    check_flag("throw", throw)
+    check_tolerance("tol", tol)
+    check_tolerance("fock_tol", fock_tol)
+    check_solver("solver", solver, AbstractSteadySolver)
     concrete = all(is_concrete(v) for v in values.values())
     if concrete:
         _check_photon_energy(values, occupations)

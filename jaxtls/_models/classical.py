@@ -22,14 +22,19 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 
 from .._engine.api import solve_sector
 from .._engine.checks import (
     MAX_RATE_SPAN,
     ParameterError,
     broadcast_parameters,
+    broadcast_shape,
+    check_flag,
     check_occupations,
     check_parameters,
+    check_solver,
+    check_tolerance,
     invalid_points,
     is_concrete,
     rate_span,
@@ -37,6 +42,7 @@ from .._engine.checks import (
 from .._engine.diagnostics import FLAG_SOLVE, describe_failures, describe_flags, raise_if_flagged, with_flags
 from .._engine.operators import dag, fermion_annihilators
 from .._engine.sector import LindbladStructure, Sector
+from .._engine.solvers import AbstractSteadySolver
 from .._engine.thermo import (
     affinity_entropy_production,
     entropy_production_rate,
@@ -61,6 +67,15 @@ RULES = {
     "T_u": "positive",
     "T_l": "positive",
 }
+
+#: what ``solver=`` may be with ``occupations="self_consistent"`` (used by `optimistix.root_find`
+#: / `optimistix.fixed_point` for the Appendix C fixed point)
+ROOT_FINDERS = (
+    optx.AbstractRootFinder,
+    optx.AbstractLeastSquaresSolver,
+    optx.AbstractMinimiser,
+    optx.AbstractFixedPointSolver,
+)
 
 
 @functools.cache
@@ -203,6 +218,14 @@ def solve_classical(
         mu_u=mu_u, mu_l=mu_l, T_u=T_u, T_l=T_l,
     )  # fmt: skip
     check_occupations(occupations, ("bare", "effective", "self_consistent"))
+    check_flag("throw", throw)
+    check_tolerance("tol", tol)
+    if occupations == "self_consistent":
+        check_solver(
+            "solver", solver, ROOT_FINDERS, what="an optimistix root finder, least-squares or fixed-point solver"
+        )
+    else:
+        check_solver("solver", solver, AbstractSteadySolver)
     if occupations == "self_consistent":
         # Appendix C: the general driven-system machinery (Floquet harmonics + fixed point)
         from .selfconsistent import solve_classical_self_consistent
@@ -236,14 +259,17 @@ def classical_closed_form(
     Independent of the Lindblad engine (used to test it). Returns a dict with ``rate``,
     ``sigma_uu``, ``sigma_ll``, ``sigma_ul``, ``particle_current``, ``energy_current``,
     ``power``, ``entropy_production`` (Eq. 15), ``effective_energy`` and ``occupation``.
+    Parameters as in `solve_classical`, checked the same way (`ParameterError` naming the
+    first bad one); arrays broadcast together.
     """
     check_occupations(occupations, ("bare", "effective", "self_consistent"))
-    p = dict(
-        E_u=jnp.asarray(E_u, float), E_l=jnp.asarray(E_l, float), omega=jnp.asarray(omega, float),
-        gamma_u=jnp.asarray(gamma_u, float), gamma_l=jnp.asarray(gamma_l, float),
-        mu_u=jnp.asarray(mu_u, float), mu_l=jnp.asarray(mu_l, float),
-        T_u=jnp.asarray(T_u, float), T_l=jnp.asarray(T_l, float),
+    values = dict(
+        E_u=E_u, E_l=E_l, omega=omega, eps=eps, gamma_u=gamma_u, gamma_l=gamma_l,
+        mu_u=mu_u, mu_l=mu_l, T_u=T_u, T_l=T_l,
     )  # fmt: skip
+    check_parameters(values, RULES)
+    broadcast_shape(values)
+    p = {k: jnp.asarray(v, jnp.float64) for k, v in values.items() if k != "eps"}
     eps = jnp.asarray(eps)
     gu, gl = p["gamma_u"], p["gamma_l"]
     gam = gu + gl
@@ -251,11 +277,14 @@ def classical_closed_form(
     f_u, f_l = _occupations(p, "bare" if occupations == "bare" else "effective")
     alpha = jnp.abs(eps) ** 2 * gam / (gam**2 / 4 + delta**2)
     denom = gu * gl + alpha * gam
+    # alpha / denom, also where |eps|^2 overflows (the strong-field limit 1/Gamma)
+    big = jnp.isinf(alpha)
+    w = jnp.where(big, 1.0 / gam, alpha / jnp.where(big, 1.0, denom))
     h = gu * gl / denom
-    rate = alpha * h * (f_u - f_l)
-    s_uu = (alpha * (gu * f_u + gl * f_l) + gu * gl * f_u) / denom
-    s_ll = (alpha * (gu * f_u + gl * f_l) + gu * gl * f_l) / denom
-    s_ul = -eps * (s_uu - s_ll) / (delta + 1j * gam / 2)
+    rate = gu * gl * w * (f_u - f_l)
+    s_uu = w * (gu * f_u + gl * f_l) + h * f_u
+    s_ll = w * (gu * f_u + gl * f_l) + h * f_l
+    s_ul = -eps * (h * (f_u - f_l)) / (delta + 1j * gam / 2)
     e_u, e_l = effective_energies_rwa(p["E_u"], p["E_l"], p["omega"], gu, gl)
     ent = rate * ((e_l - p["mu_l"]) / p["T_l"] - (e_u - p["mu_u"]) / p["T_u"])
     return {

@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._engine.checks import ParameterError, is_concrete
+from .._engine.checks import ParameterError, check_flag, is_concrete
 from .laser_equations import (
     PARAMETERS,
     RULES,
@@ -231,6 +231,7 @@ def solve_laser(
     )  # fmt: skip
     if method == "integrate":
         values.update(omega_frame=omega_frame, a0=a0)
+    check_flag("throw", throw)
     flat, shape = prepare(values, occupations, method)
     if method == "closed_form":
         res = _closed_form_core(flat, occupations)
@@ -281,9 +282,11 @@ def _raise_untrusted(res: LaserResult, method: str, steady_tol: float) -> LaserR
             "numbers are not what it does; integrate the dynamics with jt.laser_trajectory"
         )
     if unconverged.size:
+        resid = np.asarray(res.residual)[unconverged]
+        worst = float(np.max(np.where(np.isnan(resid), np.inf, resid)))  # NaN: no residual at all
         parts.append(
             f"{unconverged.size} point(s) did not reach a steady state (largest residual "
-            f"{float(np.nanmax(np.asarray(res.residual))):.3g} > steady_tol={steady_tol:g}; first flat index "
+            f"{worst:.3g} > steady_tol={steady_tol:g}; first flat index "
             f"{int(unconverged[0])}). {advice}"
         )
     if not parts:

@@ -9,17 +9,16 @@ omega_cav``).
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .._engine.checks import (
     ParameterError,
     broadcast_parameters,
+    check_int,
     check_occupations,
     check_parameters,
+    check_tolerance,
 )
 from .._engine.thermo import fermi
 
@@ -186,17 +185,13 @@ def reshape(tree, shape):
 
 
 def check_controls(rtol, atol, steady_tol, t_max, max_steps) -> None:
-    """Integration controls of ``method="integrate"`` (`ParameterError` naming a bad one)."""
-    for name, value, lower in (("rtol", rtol, "> 0"), ("steady_tol", steady_tol, "> 0"), ("t_max", t_max, "> 0"),
-                               ("atol", atol, ">= 0")):  # fmt: skip
-        try:
-            v = float(value)
-        except (TypeError, ValueError) as err:
-            raise ParameterError(f"{name} must be a finite number {lower}, got {value!r}") from err
-        if not math.isfinite(v) or (v <= 0 if lower == "> 0" else v < 0):
-            raise ParameterError(f"{name} must be a finite number {lower}, got {value!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ParameterError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    """Integration controls of ``method="integrate"`` (`ParameterError` naming a bad one):
+    `rtol`, `steady_tol`, `t_max` finite > 0, `atol` finite >= 0, `max_steps` an integer >= 1."""
+    check_tolerance("rtol", rtol)
+    check_tolerance("atol", atol, strict=False)
+    check_tolerance("steady_tol", steady_tol)
+    check_tolerance("t_max", t_max)
+    check_int("max_steps", max_steps, 1)
 
 
 def linear_stability(y, args, lasing):

@@ -17,9 +17,7 @@ import importlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 
-import numpy as np
-
-from .._engine.checks import ParameterError, check_occupations
+from .._engine.checks import check_flag, check_occupations, check_tolerance
 from . import cavity as _cavity
 from . import classical as _classical
 from .spec import (
@@ -27,7 +25,6 @@ from .spec import (
     ModelSpec,
     StaticOption,
     available_fields,
-    format_bytes,
     get_field,
     host_available_bytes,
 )
@@ -48,44 +45,19 @@ __all__ = [
 
 
 def _check_tolerance(name: str, *, strict: bool):
-    def check(value):
-        try:
-            ok = not isinstance(value, bool) and np.ndim(value) == 0 and np.isfinite(float(value))
-        except (TypeError, ValueError):
-            ok = False
-        if not ok or (float(value) <= 0 if strict else float(value) < 0):
-            raise ParameterError(f"{name} must be a finite number {'>' if strict else '>='} 0, got {value!r}")
-
-    return check
+    return functools.partial(check_tolerance, name, strict=strict)
 
 
 def _check_bool(name: str):
-    def check(value):
-        if not isinstance(value, bool | np.bool_):
-            raise ParameterError(f"{name} must be True or False, got {value!r}")
-
-    return check
+    return functools.partial(check_flag, name)
 
 
-# Memory of a cavity solve per Fock level kept, measured (peak RSS of one point at n_max = 2000
-# and 8000, about 41 KiB per level, mostly the construction of the sector; 48 KiB with margin).
-BYTES_PER_FOCK_LEVEL = 48 * 1024
+BYTES_PER_FOCK_LEVEL = _cavity.BYTES_PER_FOCK_LEVEL  # memory per Fock level of a cavity solve
 
 
 def _check_n_max(n):
-    """``n_max``: an integer >= 1 (or 'auto') whose estimated memory, ``(n_max + 1)`` Fock
-    levels at `BYTES_PER_FOCK_LEVEL`, fits in the host's available memory."""
-    if isinstance(n, str) and n == "auto":
-        return
-    if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer) or n < 1:
-        raise ParameterError(f"n_max must be an integer >= 1 or 'auto', got {n!r}")
-    need, have = (int(n) + 1) * BYTES_PER_FOCK_LEVEL, host_available_bytes()
-    if need > have:
-        raise ParameterError(
-            f"n_max = {n} would need about {format_bytes(need)} of memory ({format_bytes(BYTES_PER_FOCK_LEVEL)} "
-            f"per Fock level), more than the {format_bytes(have)} available: n_max must be an integer between 1 "
-            f"and {have // BYTES_PER_FOCK_LEVEL - 1} here (or 'auto')"
-        )
+    """``n_max`` against the memory the host has (`jaxtls._models.cavity.check_n_max`)."""
+    _cavity.check_n_max(n, host_available_bytes())
 
 
 def parse_n_max(text: str):
