@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .._engine.checks import ParameterError, is_concrete
+from .._engine.checks import ParameterError, check_flag, check_int, check_parameters, check_tolerance, is_concrete
 from .._engine.superoperator import jump_flows, lindblad_rhs
 from .fock import check_fock_size, fock_operators
 from .system import FermionicSystem
@@ -225,10 +225,7 @@ def _check_pair(h, jumps, d: int) -> None:
             if np.max(np.abs(a - a.conj().T), initial=0.0) > 1e-12 * max(1.0, float(np.max(np.abs(a)))):
                 raise ParameterError("H must be Hermitian")
     for k, (rate, op) in enumerate(jumps):
-        if is_concrete(rate):
-            r = np.asarray(rate)
-            if np.iscomplexobj(r) or not np.all(np.isfinite(r)) or np.any(r < 0):
-                raise ParameterError(f"jumps[{k}] rate must be a real finite number >= 0, got {rate!r}")
+        check_parameters({f"jumps[{k}] rate": rate}, {f"jumps[{k}] rate": "nonneg"})
         if jnp.shape(op) != (d, d):
             raise ParameterError(f"jumps[{k}] operator must be a {d} x {d} matrix, got shape {jnp.shape(op)}")
 
@@ -297,15 +294,14 @@ def evolve(
     if is_concrete(t0) and is_concrete(ts) and float(t0) > float(ts[0]):
         raise ParameterError("t0 must not be later than ts[0]")
     if stepsize_controller is None:
-        for name, tol in (("rtol", rtol), ("atol", atol)):
-            if is_concrete(tol) and not (np.ndim(tol) == 0 and np.isfinite(tol) and tol >= 0):
-                raise ParameterError(f"{name} must be a finite number >= 0, got {tol!r}")
+        check_tolerance("rtol", rtol, strict=False)
+        check_tolerance("atol", atol, strict=False)
         if is_concrete(rtol) and is_concrete(atol) and rtol == 0 and atol == 0:
             raise ParameterError("rtol and atol must not both be 0")
-    if dt0 is not None and is_concrete(dt0) and not (np.ndim(dt0) == 0 and np.isfinite(dt0) and dt0 > 0):
-        raise ParameterError(f"dt0 must be a finite number > 0 (or None), got {dt0!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ParameterError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    if dt0 is not None:
+        check_tolerance("dt0", dt0)
+    check_int("max_steps", max_steps, 1)
+    check_flag("throw", throw)
     solver = diffrax.Tsit5() if solver is None else solver
     controller = diffrax.PIDController(rtol=rtol, atol=atol) if stepsize_controller is None else stepsize_controller
     adjoint = diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint
