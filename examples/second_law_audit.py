@@ -85,8 +85,10 @@ def to_params(u):
 
 
 def measure(res, p):
-    """``sigma`` from the flows, its rounding uncertainty ``dsigma`` and ``sigma_id`` from the
-    identity ``Sdot = R (x_b + x_l - x_u)`` (module docstring)."""
+    """``sigma`` from the flows, its rounding uncertainty ``dsigma`` (the result's
+    ``entropy_production_tolerance`` or the measured rounding of the flows, whichever is larger,
+    over the norm) and ``sigma_id`` from the identity ``Sdot = R (x_b + x_l - x_u)`` (module
+    docstring)."""
     e = res.effective_energy
     x_u = (e["u"] - p["mu_u"]) / p["T_u"]
     x_l = (e["l"] - p["mu_l"]) / p["T_l"]
@@ -101,7 +103,10 @@ def measure(res, p):
     dn = jnp.maximum(jnp.maximum(jnp.abs(n["u"] - rate), jnp.abs(n["l"] + rate)), jnp.abs(n["b"] + rate))
     de = res.effective_energy_residual + jnp.abs(res.first_law_residual)
     noise = (de + (1.0 + jnp.abs(p["mu_u"]) + jnp.abs(p["mu_l"])) * dn) * (1 / p["T_u"] + 1 / p["T_l"] + 1 / p["T_b"])
-    dsigma = jax.lax.stop_gradient(noise / norm)
+    # the result's own rounding bound on Sdot (entropy_production_tolerance) or the measured
+    # noise of the flows, whichever is larger
+    bound = jnp.maximum(noise, res.entropy_production_tolerance)
+    dsigma = jax.lax.stop_gradient(bound / norm)
     return sigma, dsigma, sigma_id
 
 

@@ -26,6 +26,7 @@ from jaxtyping import Array, Complex, Float
 
 from .checks import ParameterError, is_concrete
 from .diagnostics import Diagnostics, SteadyStateError, describe_failures
+from .result_base import AbstractResult
 from .sector import LindbladStructure, Sector, SectorOperators
 from .solvers import AbstractSteadySolver
 from .steady import dissipated, expectations, solve_batch
@@ -33,7 +34,7 @@ from .steady import dissipated, expectations, solve_batch
 __all__ = ["SteadyState", "steady_state", "solve_sector", "sector_of"]
 
 
-class SteadyState(eqx.Module):
+class SteadyState(AbstractResult):
     """Steady states of a `LindbladStructure` for a batch of coefficient vectors.
 
     Units are those of the coefficients (hbar = 1): expectations are dimensionless for
@@ -58,6 +59,11 @@ class SteadyState(eqx.Module):
     flows: Float[Array, "*batch nO nJ"]
     diagnostics: Diagnostics
     sector: Sector = eqx.field(static=True)
+
+    @property
+    def ok(self):
+        """``diagnostics.ok``: the solve of the point passed every check."""
+        return self.diagnostics.ok
 
     @property
     def shape(self) -> tuple:

@@ -48,6 +48,7 @@ from jaxtyping import Array
 
 from .._engine.blocklu import SINGULAR_PIVOT, block_tridiagonal_solve, harmonic_blocks
 from .._engine.checks import ParameterError, is_concrete
+from .._engine.result_base import AbstractResult
 from .._engine.superoperator import hamiltonian_superop
 from .._engine.thermo import entropy_production_rate
 from .result import SteadyStateError
@@ -58,7 +59,7 @@ __all__ = ["CorrelationSteadyState", "correlation_steady_state", "correlation_rh
 _HP = jax.lax.Precision.HIGHEST
 
 
-class CorrelationSteadyState(eqx.Module):
+class CorrelationSteadyState(AbstractResult):
     """Periodic steady state of a quadratic system in the correlation-matrix picture.
 
     **Fields** (per-lead arrays ordered like ``system.leads``; currents into the system):

@@ -8,12 +8,13 @@ import numpy as np
 from jaxtyping import Array
 
 from .._engine.checks import ParameterError
+from .._engine.result_base import AbstractResult
 from .laser import solve_laser
 
 __all__ = ["LICurve", "laser_li_curve"]
 
 
-class LICurve(eqx.Module):
+class LICurve(AbstractResult):
     """Light output versus pump of the semiclassical laser (see `laser_li_curve`).
 
     **Fields** (arrays of the broadcast shape of `pump` and the other parameters):
@@ -28,6 +29,7 @@ class LICurve(eqx.Module):
     - `omega`, `intensity`: as in `LaserResult`.
     - `pump_at_threshold`: the pump value where ``r`` crosses 1 (linear interpolation on the
       given 1-D grid; NaN if it does not cross, or for grids of other shapes).
+    - `ok`: the `LaserResult.ok` of every point (converged, stable, inputs valid).
     """
 
     pump: Array
@@ -40,6 +42,7 @@ class LICurve(eqx.Module):
     omega: Array
     intensity: Array
     pump_at_threshold: Array
+    ok: Array
     pump_name: str = eqx.field(static=True, default="mu_u")
 
 
@@ -79,6 +82,7 @@ def laser_li_curve(pump, *, pump_name: str = "mu_u", method: str = "closed_form"
         omega=res.omega,
         intensity=res.intensity,
         pump_at_threshold=jnp.asarray(_crossing(np.asarray(pump_arr), np.asarray(res.threshold))),
+        ok=res.ok,
         pump_name=pump_name,
     )
 

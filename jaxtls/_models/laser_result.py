@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array
 
+from .._engine.result_base import AbstractResult
 from .._engine.thermo import entropy_production_rate
 from .laser_equations import (
     default_seed,
@@ -16,12 +16,11 @@ from .laser_equations import (
     pump_ratio,
     stability_tolerance,
 )
-from .result import to_plain
 
 __all__ = ["LaserResult", "assemble"]
 
 
-class LaserResult(eqx.Module):
+class LaserResult(AbstractResult):
     """Steady state of the semiclassical laser (Model C).
 
     Every array field has the broadcast shape of the parameters. Units: hbar = k_B = 1, one
@@ -95,24 +94,6 @@ class LaserResult(eqx.Module):
     def photon_number(self) -> Array:
         """Mean photon number ``|a|^2`` of the coherent field (same as `intensity`)."""
         return self.intensity
-
-    @property
-    def shape(self) -> tuple:
-        return tuple(np.shape(self.omega))
-
-    def to_dict(self) -> dict:
-        """Plain Python (floats, bools, nested lists) for JSON; complex as ``[re, im]``."""
-
-        out = {}
-        for name in self.__dataclass_fields__:
-            v = getattr(self, name)
-            if isinstance(v, str):
-                out[name] = v
-            elif isinstance(v, dict):
-                out[name] = {k: to_plain(w) for k, w in v.items()}
-            else:
-                out[name] = to_plain(v)
-        return out
 
 
 def assemble(p, occupations, method, *, omega, intensity, s_uu, s_ll, coherence, rate, f_u, f_l,

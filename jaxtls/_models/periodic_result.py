@@ -26,6 +26,7 @@ from jaxtyping import Array
 
 from .._engine.blocklu import SINGULAR_PIVOT
 from .._engine.checks import ParameterError
+from .._engine.result_base import AbstractResult
 from .._engine.thermo import entropy_production_rate
 
 __all__ = [
@@ -89,7 +90,7 @@ class PeriodicDiagnostics(eqx.Module):
     ok: Array
 
 
-class PeriodicSteadyState(eqx.Module):
+class PeriodicSteadyState(AbstractResult):
     """A periodic steady state and its period-averaged thermodynamics (Appendix C).
 
     Per-lead arrays are ordered like ``system.leads`` (names in `lead_names`); currents are
@@ -128,6 +129,11 @@ class PeriodicSteadyState(eqx.Module):
     diagnostics: PeriodicDiagnostics
     lead_names: tuple = eqx.field(static=True, default=())
     method: str = eqx.field(static=True, default="")
+
+    @property
+    def ok(self):
+        """``diagnostics.ok``: every check of the point passed."""
+        return self.diagnostics.ok
 
     def rho(self, t) -> Array:
         """``rho_ss(t) = sum_n rho_n e^{-i n omega t}`` (Floquet results only)."""

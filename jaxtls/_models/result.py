@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
-import numpy as np
 from jaxtyping import Array
 
 from .._engine.diagnostics import Diagnostics, SteadyStateError
+from .._engine.result_base import AbstractResult, to_plain
 
 __all__ = ["TransitionResult", "SteadyStateError", "to_plain"]
 
 
-def to_plain(x):
-    """An array as plain Python for JSON: floats and bools as (nested) lists, complex numbers as
-    ``[re, im]``."""
-    a = np.asarray(x)
-    if np.iscomplexobj(a):
-        return np.stack([a.real, a.imag], axis=-1).tolist()
-    if a.dtype == bool:
-        return a.tolist()
-    return a.astype(float).tolist()
-
-
-class TransitionResult(eqx.Module):
+class TransitionResult(AbstractResult):
     """Steady state of a light-matter transition and its thermodynamic audit.
 
     Every array field has the broadcast shape of the parameters. Units: hbar = k_B = 1 (one
@@ -83,43 +72,6 @@ class TransitionResult(eqx.Module):
         """``diagnostics.ok``: every check of the point passed (solve, inputs, Fock cutoff,
         accuracy guard)."""
         return self.diagnostics.ok
-
-    @property
-    def shape(self) -> tuple:
-        return tuple(np.shape(self.rate))
-
-    def to_dict(self) -> dict:
-        """Plain Python (floats / nested lists) for JSON; complex numbers as [re, im]."""
-
-        out = {}
-        for name in (
-            "rate",
-            "particle_current",
-            "energy_current",
-            "power",
-            "entropy_production",
-            "entropy_flow",
-            "effective_energy",
-            "occupation",
-            "populations",
-            "coherence",
-            "first_law_residual",
-            "effective_energy_residual",
-            "fock_tail",
-            "entropy_production_tolerance",
-        ):
-            v = getattr(self, name)
-            if v is None:
-                continue
-            out[name] = {k: to_plain(w) for k, w in v.items()} if isinstance(v, dict) else to_plain(v)
-        out["diagnostics"] = {
-            k: to_plain(getattr(self.diagnostics, k)) for k in ("residual", "trace_error", "min_eigenvalue", "ok")
-        }
-        out["occupations"] = self.occupations
-        out["model"] = self.model
-        if self.n_max is not None:
-            out["n_max"] = self.n_max
-        return out
 
 
 def reshape_result(res: TransitionResult, shape: tuple) -> TransitionResult:

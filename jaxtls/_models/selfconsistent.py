@@ -30,6 +30,7 @@ from jaxtyping import Array
 
 from .._engine.checks import ParameterError, broadcast_parameters, check_parameters, is_concrete
 from .._engine.diagnostics import Diagnostics, describe_failures
+from .._engine.result_base import AbstractResult
 from .effective import effective_energies, regularised_effective_energies
 from .floquet import FloquetHarmonics, PeriodicSteadyState, resolve_method
 from .periodic_result import describe_periodic_failures, finalise_diagnostics
@@ -63,7 +64,7 @@ def _residual(energies, args):
     return _fixed_point_map(energies, args) - energies
 
 
-class SelfConsistentSteadyState(eqx.Module):
+class SelfConsistentSteadyState(AbstractResult):
     """Periodic steady state at the self-consistent occupations (Appendix C).
 
     **Fields:**
@@ -93,6 +94,16 @@ class SelfConsistentSteadyState(eqx.Module):
     converged: Array
     fixed_point_residual: Array
     effective_energy_tolerance: Array
+
+    @property
+    def ok(self):
+        """Every check passed: the steady state's and the fixed point's (``converged``, resolved
+        energies), ``steady_state.diagnostics.ok``."""
+        return self.steady_state.diagnostics.ok
+
+    @property
+    def diagnostics(self):
+        return self.steady_state.diagnostics
 
     @property
     def energy_current(self):

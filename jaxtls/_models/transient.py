@@ -29,6 +29,7 @@ import numpy as np
 from jaxtyping import Array
 
 from .._engine.checks import ParameterError, check_flag, check_int, check_parameters, check_tolerance, is_concrete
+from .._engine.result_base import AbstractResult
 from .._engine.superoperator import jump_flows, lindblad_rhs
 from .fock import check_fock_size, fock_operators
 from .system import FermionicSystem
@@ -38,7 +39,7 @@ __all__ = ["TransientSolution", "evolve"]
 _HP = jax.lax.Precision.HIGHEST
 
 
-class TransientSolution(eqx.Module):
+class TransientSolution(AbstractResult):
     """Solution of `jaxtls.evolve`.
 
     **Fields:**
