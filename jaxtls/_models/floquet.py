@@ -116,6 +116,7 @@ class FloquetHarmonics(AbstractPeriodicMethod):
             min_eigenvalue=hops.min_eigenvalue(jnp.stack([z_av, z0])),
             harmonic_tail=tail,
             periodicity_error=jnp.zeros((), jnp.float64),
+            integration_error=jnp.zeros((), jnp.float64),
             min_pivot=min_pivot,
             ok=jnp.asarray(True),
         )
@@ -135,6 +136,12 @@ class PeriodPropagator(AbstractPeriodicMethod):
     - `adjoint`: diffrax adjoint; the default `diffrax.ForwardMode()` supports `jax.jvp` /
       `jax.jacfwd` (what the self-consistent Newton solver uses). Use
       `diffrax.RecursiveCheckpointAdjoint()` for reverse mode.
+    - `error_estimate`: integrate the period a second time with a 10x looser controller and
+      report the difference of the two results as ``diagnostics.integration_error``, part of
+      ``diagnostics.ok`` (default True; the periodicity error alone cannot see integration
+      error, which the fixed point amplifies by ``~1/(gamma tau)`` for slowly relaxing
+      systems). Costs about 0.8 of the propagator's own run time; False switches it off
+      (``integration_error = 0``: the integration error is then not checked).
     """
 
     solver: diffrax.AbstractSolver = diffrax.Dopri8()
@@ -142,6 +149,7 @@ class PeriodPropagator(AbstractPeriodicMethod):
     atol: float = 1e-12
     max_steps: int = eqx.field(static=True, default=16384)
     adjoint: diffrax.AbstractAdjoint = diffrax.ForwardMode()
+    error_estimate: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
         for name in ("rtol", "atol"):
@@ -153,14 +161,24 @@ class PeriodPropagator(AbstractPeriodicMethod):
             raise ParameterError(f"max_steps must be an integer >= 1, got {m!r}")
         if not isinstance(self.solver, diffrax.AbstractSolver):
             raise ParameterError(f"solver must be a diffrax solver, got {type(self.solver).__name__}")
+        if not isinstance(self.error_estimate, (bool, np.bool_)):
+            raise ParameterError(f"error_estimate must be True or False, got {self.error_estimate!r}")
 
     def solve(self, system, f):
         if not system.is_driven:
             raise ParameterError("the propagator method needs a periodic drive (omega > 0); use FloquetHarmonics")
         hops = compile_system(system).harmonic
         at = coefficients_at(system, f)
-        z, avg, residual, per_err, min_pivot, success = period_propagator(
-            hops, at, system.period, self.solver, self.rtol, self.atol, self.max_steps, self.adjoint
+        z, avg, residual, per_err, min_pivot, success, int_err = period_propagator(
+            hops,
+            at,
+            system.period,
+            self.solver,
+            self.rtol,
+            self.atol,
+            self.max_steps,
+            self.adjoint,
+            bool(self.error_estimate),
         )
         u_dot, n_dot, pops = lead_flows(system, at(jnp.zeros(()))[0], avg)
         diag = PeriodicDiagnostics(
@@ -169,6 +187,7 @@ class PeriodPropagator(AbstractPeriodicMethod):
             min_eigenvalue=hops.min_eigenvalue(z),
             harmonic_tail=jnp.zeros((), jnp.float64),
             periodicity_error=per_err,
+            integration_error=int_err,
             min_pivot=min_pivot,
             ok=success,
         )
@@ -217,6 +236,7 @@ class StaticSector(AbstractPeriodicMethod):
             min_eigenvalue=dg.min_eigenvalue[0],
             harmonic_tail=jnp.zeros((), jnp.float64),
             periodicity_error=jnp.zeros((), jnp.float64),
+            integration_error=jnp.zeros((), jnp.float64),
             min_pivot=min_relative_pivot(blk),
             ok=dg.ok[0],
         )
@@ -253,6 +273,28 @@ def resolve_method(method, system: FermionicSystem, *, any_order: bool = False) 
     return meth
 
 
+def _check_tol(tol) -> float:
+    """`tol` as a Python float: a real finite number > 0 (Python or NumPy scalar, or a concrete
+    0-d array); anything else raises `ParameterError` naming it and the allowed range."""
+    bad = f"tol must be a finite real number > 0 (e.g. 1e-8), got {tol!r}"
+    if isinstance(tol, (bool, np.bool_, str, bytes)) or tol is None or not is_concrete(tol):
+        raise ParameterError(bad + ("" if is_concrete(tol) else " (a traced value; tol must be concrete)"))
+    try:
+        arr = np.asarray(tol)
+    except Exception as exc:  # e.g. an arbitrary object
+        raise ParameterError(bad) from exc
+    if arr.ndim != 0 or arr.dtype.kind not in "iuf" or not np.isfinite(arr) or not arr > 0:
+        raise ParameterError(bad)
+    return float(arr)
+
+
+def _check_flag(name: str, value) -> bool:
+    """A boolean option (`True`/`False`, NumPy bools included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 @eqx.filter_jit
 def _solve_jit(meth, system, occupations, tol):
     f = system.resolve_occupations(occupations)
@@ -280,14 +322,18 @@ def periodic_steady_state(
       for callable drives, `StaticSector` for static systems), ``"floquet"``, ``"propagator"``,
       ``"static"``, or a configured `FloquetHarmonics(n_harm=...)` /
       `PeriodPropagator(solver=..., rtol=..., atol=...)` / `StaticSector(solver=...)`.
-    - `tol`: tolerance of the checks in ``diagnostics``.
-    - `throw`: with concrete (non-traced) inputs, raise `jaxtls.SteadyStateError` if a check
-      fails; under `jit`/`vmap` the failure is only flagged in ``diagnostics.ok``.
+    - `tol`: tolerance of the checks in ``diagnostics``, a finite number > 0 (default 1e-8;
+      for the propagator it bounds ``diagnostics.integration_error`` too).
+    - `throw`: True or False; with concrete (non-traced) inputs, raise
+      `jaxtls.SteadyStateError` if a check fails; under `jit`/`vmap` the failure is only
+      flagged in ``diagnostics.ok``.
 
     **Returns:** a `PeriodicSteadyState` (flows in energy units per unit time, hbar = 1).
     """
     if not isinstance(system, FermionicSystem):
         raise ParameterError(f"system must be a jaxtls.FermionicSystem, got {type(system).__name__}")
+    tol = _check_tol(tol)
+    throw = _check_flag("throw", throw)
     meth = resolve_method(method, system)
     compile_system(system)  # structure errors (e.g. too many levels) before tracing
     if occupations is not None:

@@ -91,6 +91,7 @@ class DenseFloquetReference(AbstractPeriodicMethod):
             min_eigenvalue=min_eigenvalue(rho_av, rho0),
             harmonic_tail=tail,
             periodicity_error=jnp.zeros((), jnp.float64),
+            integration_error=jnp.zeros((), jnp.float64),
             min_pivot=min_pivot,
             ok=jnp.asarray(True),
         )

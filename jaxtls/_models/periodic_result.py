@@ -71,14 +71,20 @@ class PeriodicDiagnostics(eqx.Module):
     - `trace_error`: ``|Tr rho - 1|`` (period average);
     - `min_eigenvalue`: smallest eigenvalue of ``rho(0)`` and of the period average;
     - `harmonic_tail`: Floquet: ``max(|rho_{n_harm}|, |rho_{-n_harm}|)``; otherwise 0;
-    - `periodicity_error`: propagator: ``max|U(tau) rho(0) - rho(0)|``; otherwise 0;
+    - `periodicity_error`: propagator: ``max|U(tau) rho(0) - rho(0)|``; otherwise 0. It measures
+      the fixed point of the *computed* ``U(tau)`` only and cannot see integration error;
+    - `integration_error`: propagator: estimated integration error of ``rho(0)`` and of the
+      period averages (per unit rate, absolute): their largest difference to a second
+      integration with a 10x looser controller (`jaxtls._engine.harmonic.period_propagator`);
+      ``inf`` if that integration failed; 0 for the other methods and with
+      ``PeriodPropagator(error_estimate=False)``;
     - `min_pivot`: smallest Gauss-Jordan pivot relative to the largest entry of its matrix (the
       harmonic blocks for Floquet, the period-map system for the propagator, the real sector
       blocks with the trace row for the static engine); below ``1e-12`` the linear
       system is (numerically) singular: the steady state is not unique;
     - `ok`: all finite, residual, trace error, tail and periodicity error below ``tol``,
       ``min_eigenvalue >= -tol``, ``min_pivot > 1e-12`` and, for the propagator, the
-      integration succeeded.
+      integration succeeded and its `integration_error` is below ``tol``.
     """
 
     residual: Array
@@ -86,6 +92,7 @@ class PeriodicDiagnostics(eqx.Module):
     min_eigenvalue: Array
     harmonic_tail: Array
     periodicity_error: Array
+    integration_error: Array
     min_pivot: Array
     ok: Array
 
@@ -182,6 +189,7 @@ def finalise_diagnostics(state: PeriodicSteadyState, tol: float) -> PeriodicStea
         & (dg.min_eigenvalue >= -tol)
         & (dg.harmonic_tail < tol)
         & (dg.periodicity_error < tol)
+        & (dg.integration_error < tol)
         & (dg.min_pivot > SINGULAR_PIVOT)
     )
     return eqx.tree_at(lambda s: s.diagnostics.ok, state, ok)
@@ -203,7 +211,8 @@ def describe_periodic_failures(diag: PeriodicDiagnostics, tol: float) -> str | N
         f"max relative residual {worst(diag.residual):.3g}, max trace error {worst(diag.trace_error):.3g}, "
         f"min eigenvalue {worst(diag.min_eigenvalue, np.nanmin):.3g}, max harmonic tail "
         f"{worst(diag.harmonic_tail):.3g} (raise n_harm if large), max periodicity error "
-        f"{worst(diag.periodicity_error):.3g} (tighten rtol/atol or raise max_steps if large), "
+        f"{worst(diag.periodicity_error):.3g} (tighten rtol/atol or raise max_steps if large), max "
+        f"integration error {worst(diag.integration_error):.3g} (propagator: tighten rtol/atol if large), "
         f"min relative pivot {worst(diag.min_pivot, np.nanmin):.3g} (singular below {SINGULAR_PIVOT:g}); "
         f"first failing flat index {bad[0]}. A singular system (non-unique steady state) usually "
         "means a level is not damped by any lead; pass throw=False to get the flagged results."
