@@ -213,7 +213,8 @@ def test_cavity_model_relaxes_to_solve_cavity():
     ts = np.array([0.0, 2.0, 280.0, 300.0])
     sol = jt.evolve((h, jumps), rho0, ts, **TIGHT)
     assert bool(sol.ok)
-    r = jt.solve_cavity(**CAVITY, n_max=n_max, throw=False)  # P(n_max) ~ 2e-6: same truncation here
+    # P(n_max) ~ 2e-6: the same truncation on both sides, so the Fock check is relaxed to 1e-5
+    r = jt.solve_cavity(**CAVITY, n_max=n_max, fock_tol=1e-5, throw=False)
     assert bool(r.diagnostics.ok)
     rho = np.asarray(sol.rho)
     cu, cl = jt.fermion_annihilators(2)
