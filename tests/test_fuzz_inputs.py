@@ -666,9 +666,12 @@ def _steady_cases():
     return cases
 
 
-def _two_level(h=None, leads=None, drive="default", omega=1.1, **options):
-    h = np.diag([1.0, 0.0]) if h is None else h
-    leads = [jt.Lead(0, 0.9, 0.02, 0.03), jt.Lead(1, 0.1, 0.02, 0.05)] if leads is None else leads
+_DEFAULT = object()  # "not given" (None itself is one of the bad inputs)
+
+
+def _two_level(h=_DEFAULT, leads=_DEFAULT, drive="default", omega=1.1, **options):
+    h = np.diag([1.0, 0.0]) if h is _DEFAULT else h
+    leads = [jt.Lead(0, 0.9, 0.02, 0.03), jt.Lead(1, 0.1, 0.02, 0.05)] if leads is _DEFAULT else leads
     hop = np.zeros((2, 2), complex)
     hop[0, 1] = 0.05
     drive = {1: hop} if isinstance(drive, str) and drive == "default" else drive
