@@ -15,7 +15,6 @@ higher layer can register its own model types (``steady_state.register(MyType)``
 from __future__ import annotations
 
 import functools
-import math
 import weakref
 
 import equinox as eqx
@@ -24,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
-from .checks import ParameterError, is_concrete
+from .checks import ParameterError, check_flag, check_solver, check_tolerance, is_concrete
 from .diagnostics import Diagnostics, SteadyStateError, describe_failures
 from .result_base import AbstractResult
 from .sector import LindbladStructure, Sector, SectorOperators
@@ -221,12 +220,11 @@ def _check_inputs(coefficients, n_h: int, n_t: int, solver, tol, throw):
         raise ParameterError(
             f"coefficients are required: an array (*batch, {n_t}) (Hamiltonian terms, then jump rates)"
         )
-    if solver is not None and not isinstance(solver, AbstractSteadySolver):
-        raise ParameterError(f"solver must be a jaxtls.AbstractSteadySolver (or None), got {type(solver).__name__}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
-        raise ParameterError(f"tol must be a finite number > 0, got {tol!r}")
-    if not isinstance(throw, bool):
-        raise ParameterError(f"throw must be True or False, got {throw!r}")
+    check_solver("solver", solver, AbstractSteadySolver)
+    check_tolerance("tol", tol)
+    if not is_concrete(tol):
+        raise ParameterError("tol must be a concrete number (not traced under jax.jit)")
+    check_flag("throw", throw)
     try:
         c = jnp.asarray(coefficients)
     except TypeError as err:
