@@ -4,6 +4,7 @@ method for quadratic systems against the Fock-space Liouvillian, and input valid
 
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -297,3 +298,21 @@ def test_undamped_level_is_flagged():
         periodic_steady_state(sys)
     with pytest.raises(jt.SteadyStateError):
         correlation_steady_state(sys)
+
+
+def test_throw_acts_under_jit_and_throw_false_flags():
+    """Under `jax.jit` (traced rates) a failed periodic steady state raises with ``throw=True``
+    (an equinox run-time error) and comes back with ``ok = False`` with ``throw=False``; a good
+    point passes both ways."""
+
+    def solve(gamma, throw):
+        h = np.diag([1.0, 0.0, 0.5])  # level 2 is coupled to nothing unless gamma_2 > 0
+        leads = [Lead(0, 0.0, 0.1, 0.1), Lead(1, 0.0, 0.1, 0.1), Lead(2, 0.0, 0.1, gamma)]
+        return periodic_steady_state(FermionicSystem(h, leads), throw=throw)
+
+    good = jax.jit(lambda g: solve(g, True).ok)(0.1)
+    assert bool(good)
+    flagged = jax.jit(lambda g: solve(g, False).ok)(0.0)
+    assert not bool(flagged)
+    with pytest.raises((eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError), match="periodic steady state failed"):
+        jax.block_until_ready(jax.jit(lambda g: solve(g, True).particle_current)(0.0))

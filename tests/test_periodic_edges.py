@@ -208,7 +208,7 @@ def _small_system():
 
 @pytest.mark.parametrize("tol", [float("nan"), -1.0, 0.0, float("inf"), None, "1e-8", [1e-8], True, np.ones(2), 1j])
 def test_bad_tol_refused(tol):
-    with pytest.raises(ValueError, match=r"tol must be a finite real number > 0"):
+    with pytest.raises(ValueError, match=r"tol must be a finite (real )?number > 0"):
         periodic_steady_state(_small_system(), tol=tol)
 
 

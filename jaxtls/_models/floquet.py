@@ -37,7 +37,7 @@ import numpy as np
 
 from .._engine.batched_solver import BatchedBlockSolver
 from .._engine.blocklu import min_relative_pivot
-from .._engine.checks import ParameterError, is_concrete
+from .._engine.checks import ParameterError, check_flag, check_tolerance, is_concrete
 from .._engine.harmonic import PeriodicAverages, floquet_harmonics, period_propagator, periodic_averages
 from .._engine.solvers import DenseSolver
 from .._engine.steady import dissipated, expectations, solve_batch
@@ -275,25 +275,10 @@ def resolve_method(method, system: FermionicSystem, *, any_order: bool = False) 
 
 
 def _check_tol(tol) -> float:
-    """`tol` as a Python float: a real finite number > 0 (Python or NumPy scalar, or a concrete
-    0-d array); anything else raises `ParameterError` naming it and the allowed range."""
-    bad = f"tol must be a finite real number > 0 (e.g. 1e-8), got {tol!r}"
-    if isinstance(tol, (bool, np.bool_, str, bytes)) or tol is None or not is_concrete(tol):
-        raise ParameterError(bad + ("" if is_concrete(tol) else " (a traced value; tol must be concrete)"))
-    try:
-        arr = np.asarray(tol)
-    except Exception as exc:  # e.g. an arbitrary object
-        raise ParameterError(bad) from exc
-    if arr.ndim != 0 or arr.dtype.kind not in "iuf" or not np.isfinite(arr) or not arr > 0:
-        raise ParameterError(bad)
-    return float(arr)
-
-
-def _check_flag(name: str, value) -> bool:
-    """A boolean option (`True`/`False`, NumPy bools included)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ParameterError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+    """`tol` as a Python float: a concrete real finite number > 0 (`ParameterError` otherwise)."""
+    if not is_concrete(tol):
+        raise ParameterError(f"tol must be a finite real number > 0 (e.g. 1e-8), got a traced value {tol!r}")
+    return float(check_tolerance("tol", tol))
 
 
 @eqx.filter_jit
@@ -334,7 +319,7 @@ def periodic_steady_state(
     if not isinstance(system, FermionicSystem):
         raise ParameterError(f"system must be a jaxtls.FermionicSystem, got {type(system).__name__}")
     tol = _check_tol(tol)
-    throw = _check_flag("throw", throw)
+    throw = check_flag("throw", throw)
     meth = resolve_method(method, system)
     compile_system(system)  # structure errors (e.g. too many levels) before tracing
     if occupations is not None:
@@ -344,4 +329,11 @@ def periodic_steady_state(
         msg = describe_periodic_failures(state.diagnostics, tol)
         if msg is not None:
             raise SteadyStateError(msg)
+    elif throw:  # under jax.jit / vmap / grad: the same checks at run time
+        state = eqx.error_if(
+            state,
+            ~jnp.all(state.diagnostics.ok),
+            "periodic steady state failed its checks (residual, trace, positivity, harmonic tail, "
+            "periodicity or integration error above tol); call with throw=False to inspect diagnostics",
+        )
     return state
