@@ -18,6 +18,7 @@ from ._engine.diagnostics import Diagnostics as Diagnostics
 from ._engine.operators import boson_annihilator as boson_annihilator
 from ._engine.operators import fermion_annihilators as fermion_annihilators
 from ._engine.operators import tensor as tensor
+from ._engine.periodic_api import PeriodicState as PeriodicState
 from ._engine.result_base import AbstractResult as AbstractResult
 from ._engine.sector import LindbladStructure as LindbladStructure
 from ._engine.sector import Sector as Sector

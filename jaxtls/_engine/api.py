@@ -25,6 +25,7 @@ from jaxtyping import Array, Complex, Float
 
 from .checks import ParameterError, check_flag, check_solver, check_tolerance, is_concrete
 from .diagnostics import Diagnostics, SteadyStateError, describe_failures
+from .periodic_api import PeriodicState, solve_periodic
 from .result_base import AbstractResult
 from .sector import LindbladStructure, Sector, SectorOperators
 from .solvers import AbstractSteadySolver
@@ -163,7 +164,17 @@ def _public_core(sector, ops, c, solver, tol, traced):
 
 
 @functools.singledispatch
-def steady_state(structure, coefficients=None, *, solver=None, tol: float = 1e-8, throw: bool = True):
+def steady_state(
+    structure,
+    coefficients=None,
+    *,
+    drive=None,
+    omega=None,
+    n_harm: int | None = None,
+    solver=None,
+    tol: float = 1e-8,
+    throw: bool = True,
+):
     """Steady states of a Lindblad model for a batch of coefficient vectors.
 
     For a `jaxtls.LindbladStructure` (or a `jaxtls.Sector` built from one): the Lindbladian is
@@ -181,7 +192,13 @@ def steady_state(structure, coefficients=None, *, solver=None, tol: float = 1e-8
       coefficients ``h_k`` (energy units) then the jump rates ``r_j >= 0`` (per unit time),
       in the order of the structure's ``hamiltonian`` and ``jumps``. Any batch shape (``()``
       for one point).
-    - `solver`: a steady-state solver (`jaxtls.AbstractSteadySolver`); default
+    - `drive`, `omega`, `n_harm`: for a structure with a periodic drive ``((q, D), ...)`` (and
+      only then): the complex amplitudes ``d_D`` ``(*batch, n_D)`` of ``d_D D e^{-i q omega t} +
+      h.c.``, the drive frequency ``omega > 0`` (``*batch``) and the highest Floquet harmonic
+      kept (default ``12 q_max``). The result is then a `jaxtls.PeriodicState` of period
+      averages (C1, C2, Eq. 6) with the harmonics ``rho_n``; batch shapes of the coefficients,
+      `drive` and `omega` broadcast together.
+    - `solver`: a steady-state solver (`jaxtls.AbstractSteadySolver`, static structures); default
       `jaxtls.AutoSolver` (the block-tridiagonal kernel from 4 sector levels, dense LU below).
     - `tol`: tolerance of the checks in `SteadyState.diagnostics` (> 0).
     - `throw`: raise `jaxtls.SteadyStateError` if a point fails its checks (under `jax.jit`
@@ -189,7 +206,7 @@ def steady_state(structure, coefficients=None, *, solver=None, tol: float = 1e-8
       ``diagnostics.ok``.
 
     **Returns:** a `SteadyState` (state, `expect`, `flows`, `diagnostics`,
-    `density_matrix(index)`).
+    `density_matrix(index)`), or for a driven structure a `jaxtls.PeriodicState`.
     """
     raise ParameterError(
         "structure must be a jaxtls.LindbladStructure or jaxtls.Sector (or a type registered with "
@@ -199,10 +216,20 @@ def steady_state(structure, coefficients=None, *, solver=None, tol: float = 1e-8
 
 @steady_state.register(LindbladStructure)
 @steady_state.register(Sector)
-def _steady_state_structure(structure, coefficients=None, *, solver=None, tol=1e-8, throw=True) -> SteadyState:
+def _steady_state_structure(
+    structure, coefficients=None, *, drive=None, omega=None, n_harm=None, solver=None, tol=1e-8, throw=True
+) -> SteadyState | PeriodicState:
     sector = sector_of(structure)
     n_h, n_t = len(sector.structure.hamiltonian), sector.structure.num_terms
     c = _check_inputs(coefficients, n_h, n_t, solver, tol, throw)
+    if sector.structure.drive:
+        if solver is not None:
+            raise ParameterError("solver applies to static structures; a driven one is solved by Floquet harmonics")
+        return solve_periodic(sector, c, drive, omega, n_harm, tol, throw)
+    if drive is not None or omega is not None or n_harm is not None:
+        raise ParameterError(
+            "drive, omega and n_harm need a structure with a periodic drive (LindbladStructure(drive=...))"
+        )
     batch = c.shape[:-1]
     traced = not is_concrete(c)
     flat = c.reshape(-1, n_t)
