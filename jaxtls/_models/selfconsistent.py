@@ -7,8 +7,11 @@ energies ``E~`` as the root of
 
     r(E~) = E~(f = fermi(E~, mu, T)) - E~,
 
-with `optimistix.root_find` (Levenberg-Marquardt by default, starting from the bare level
-energies), and is
+found by `RestartedNewton` (`jaxtls._models.selfconsistent_checks`): Newton with a backtracking
+line search (optimistix) on the pole-free heat balance ``(Udot_a - E_a Ndot_a) / g_a``, then on
+``r`` itself, from the bare energies and, where that fails, from a grid of restarts, until the
+stopping test relative to the flows' scale is met (on 200 random interacting three-level systems
+1 failure, against 40 % for Levenberg-Marquardt from the bare energies). It is then
 differentiated implicitly (`optimistix.ImplicitAdjoint`: the implicit function theorem at the
 solution, never through the iterations). At the fixed point the period-averaged entropy
 production is non-negative (Spohn's inequality, Appendix C).
@@ -31,14 +34,27 @@ from jaxtyping import Array
 from .._engine.checks import ParameterError, broadcast_parameters, check_parameters, is_concrete
 from .._engine.diagnostics import Diagnostics, describe_failures
 from .._engine.result_base import AbstractResult
-from .effective import effective_energies, regularised_effective_energies
+from .effective import (
+    DEFAULT_ZERO_CURRENT_SCALE,
+    check_zero_current_scale,
+    effective_energies,
+    regularised_effective_energies,
+)
 from .floquet import FloquetHarmonics, PeriodicSteadyState, resolve_method
 from .periodic_result import describe_periodic_failures, finalise_diagnostics
 from .result import SteadyStateError, TransitionResult, reshape_result
-from .selfconsistent_checks import energy_scale, fixed_point_checks, not_converged_message, unresolved_message
+from .selfconsistent_checks import (
+    RestartedNewton,
+    energy_scale,
+    fixed_point_checks,
+    newton_line_search,
+    not_converged_message,
+    unresolved_message,
+)
 from .system import FermionicSystem, Lead, fock_operators
 
 __all__ = [
+    "RestartedNewton",
     "SelfConsistencyError",
     "SelfConsistentSteadyState",
     "effective_energies",
@@ -143,35 +159,46 @@ class SelfConsistentSteadyState(AbstractResult):
 
 
 def _default_solver(rtol: float, atol: float):
-    # Levenberg-Marquardt (trust region) rather than plain Newton: with strong interactions and
-    # low temperatures E~(f(E~)) is steep and the plain Newton / fixed-point iterations can cycle
-    # between charge configurations; near the solution LM takes Gauss-Newton (= Newton) steps.
+    # Levenberg-Marquardt (trust region): the RWA two-level path (`solve_classical_self_consistent`),
+    # where the map is smooth and LM from the bare energies converges.
     return optx.LevenbergMarquardt(rtol=rtol, atol=atol)
 
 
 def _self_consistent_core(system, method, solver, initial, max_steps, scale, tol):
     y0 = system.bare_energies() if initial is None else jnp.asarray(initial, jnp.float64)
-    if isinstance(solver, optx.AbstractFixedPointSolver):
-        sol = optx.fixed_point(
-            _fixed_point_map,
-            solver,
-            y0,
-            args=(system, method, scale),
-            max_steps=max_steps,
-            adjoint=optx.ImplicitAdjoint(),
-            throw=False,
-        )
-    else:
+    args = (system, method, scale)
+    if isinstance(solver, RestartedNewton):
+        # search without gradients, then one implicit root_find at the point found: gradients
+        # from the implicit function theorem there (never through the restarts)
+        found, search_steps = solver.solve(system, method, scale, y0, tol, max_steps)
         sol = optx.root_find(
             _residual,
-            solver,
-            y0,
-            args=(system, method, scale),
-            max_steps=max_steps,
+            newton_line_search(solver.rtol, solver.atol),
+            jax.lax.stop_gradient(found),
+            args=args,
+            max_steps=max(1, min(max_steps, 16)),
             adjoint=optx.ImplicitAdjoint(),
             throw=False,
         )
-    energies = sol.value
+        # keep the search's point where the final Newton steps made it worse (rounding noise)
+        res_found = jnp.max(jnp.abs(_residual(jax.lax.stop_gradient(found), args)))
+        res_sol = jnp.max(jnp.abs(_residual(jax.lax.stop_gradient(sol.value), args)))
+        use_sol = res_sol <= res_found
+        energies = jnp.where(use_sol, sol.value, found + (sol.value - jax.lax.stop_gradient(sol.value)))
+        num_steps = search_steps + sol.stats["num_steps"]
+    else:
+        if isinstance(solver, optx.AbstractFixedPointSolver):
+            sol = optx.fixed_point(
+                _fixed_point_map, solver, y0, args=args, max_steps=max_steps,
+                adjoint=optx.ImplicitAdjoint(), throw=False,
+            )  # fmt: skip
+        else:
+            sol = optx.root_find(
+                _residual, solver, y0, args=args, max_steps=max_steps,
+                adjoint=optx.ImplicitAdjoint(), throw=False,
+            )  # fmt: skip
+        energies = sol.value
+        num_steps = sol.stats["num_steps"]
     f = system.occupations_from_energies(energies)
     state = finalise_diagnostics(method.solve(system, f), tol)
     ee_res = jnp.max(jnp.abs(state.energy_current - energies * state.particle_current))
@@ -182,7 +209,7 @@ def _self_consistent_core(system, method, solver, initial, max_steps, scale, tol
         steady_state=state,
         effective_energy=energies,
         effective_energy_residual=ee_res,
-        num_steps=sol.stats["num_steps"],
+        num_steps=num_steps,
         converged=converged,
         fixed_point_residual=fp_res,
         effective_energy_tolerance=ee_tol,
@@ -199,7 +226,7 @@ def self_consistent_steady_state(
     solver=None,
     initial=None,
     max_steps: int = 64,
-    zero_current_scale: float = 1e-4,
+    zero_current_scale: float = DEFAULT_ZERO_CURRENT_SCALE,
     rtol: float = 1e-12,
     atol: float = 1e-12,
     tol: float = 1e-8,
@@ -213,15 +240,18 @@ def self_consistent_steady_state(
     - `system`: a `FermionicSystem` (vmap over a function that builds it for batches).
     - `method`: periodic steady-state method (``"auto"``, ``"floquet"``, ``"propagator"`` or a
       `FloquetHarmonics` / `PeriodPropagator` object).
-    - `solver`: an optimistix root finder or least-squares solver for ``E~(f(E~)) - E~ = 0``
-      (default `optimistix.LevenbergMarquardt(rtol, atol)`, robust where strong interactions
-      and low temperatures make the map steep; `optimistix.Newton` is the plain alternative),
-      or a fixed-point solver such as
+    - `solver`: default `RestartedNewton(rtol, atol)` (module docstring: Newton with a line
+      search on the pole-free heat balance, then on ``E~(f(E~)) - E~``, with restarts; the
+      restarts run only where the first start fails); or an optimistix root finder or
+      least-squares solver for ``E~(f(E~)) - E~ = 0`` (e.g. `optimistix.LevenbergMarquardt`,
+      the default before), or a fixed-point solver such as
       `optimistix.FixedPointIteration` for ``E~ = E~(f(E~))`` (cheaper per step, no Jacobian;
       converges when the map is contracting).
     - `initial`: initial energies ``(n_leads,)`` (default: bare level energies ``h_aa``).
-    - `max_steps`: iteration budget of the root finder.
-    - `zero_current_scale`: blend width ``s`` for the continuation through ``Ndot_a = 0``.
+    - `max_steps`: iteration budget of the root finder (with `RestartedNewton`: at most
+      ``min(48, max_steps)`` heat-balance and ``min(16, max_steps)`` polishing steps per start).
+    - `zero_current_scale`: blend width ``s`` for the continuation through ``Ndot_a = 0``,
+      relative to each lead's gross particle flow (default ``1e-8``; `jaxtls.effective_energies`).
     - `rtol`, `atol`: tolerances of the default solver (energy units).
     - `tol`: tolerance of the steady-state checks (``steady_state.diagnostics``).
     - `throw`: raise `SelfConsistencyError` if the fixed point did not converge and
@@ -234,10 +264,11 @@ def self_consistent_steady_state(
     if not isinstance(system, FermionicSystem):
         raise ParameterError(f"system must be a jaxtls.FermionicSystem, got {type(system).__name__}")
     meth = resolve_method(method, system, any_order=True)
-    solver = _default_solver(rtol, atol) if solver is None else solver
+    solver = RestartedNewton(rtol=rtol, atol=atol) if solver is None else solver
     if initial is not None and jnp.shape(initial) != (system.num_leads,):
         raise ParameterError(f"initial must have shape ({system.num_leads},), got {jnp.shape(initial)}")
-    out = _self_consistent_jit(system, meth, solver, initial, max_steps, zero_current_scale, tol)
+    scale = check_zero_current_scale(zero_current_scale)
+    out = _self_consistent_jit(system, meth, solver, initial, max_steps, scale, tol)
     if throw:
         if is_concrete(out.converged):
             if not np.all(np.asarray(out.converged)):
@@ -303,7 +334,9 @@ def rwa_system(*, E_u, E_l, omega, eps, gamma_u, gamma_l, mu_u, mu_l, T_u, T_l) 
 def _rwa_point(p, solver, max_steps, tol):
     system = rwa_system(**p)
     # the RWA periodic state has harmonics |n| <= 1 only: n_harm = 2 is exact (tail reported)
-    sc = _self_consistent_core(system, FloquetHarmonics(n_harm=2), solver, None, max_steps, 1e-4, tol)
+    sc = _self_consistent_core(
+        system, FloquetHarmonics(n_harm=2), solver, None, max_steps, DEFAULT_ZERO_CURRENT_SCALE, tol
+    )
     st = sc.steady_state
     ops = fock_operators(2)
     cl_dag_cu = ops["hop"][1, 0]  # c_l^+ c_u
