@@ -4,6 +4,7 @@ JSON-ready ``to_dict()``; the same physical quantity read the same way from diff
 results agrees with the others' and with closed forms."""
 
 import json
+import re
 
 import equinox as eqx
 import jax
@@ -143,3 +144,19 @@ def test_results_survive_jit_and_vmap():
     r = f(jnp.array([0.8, 0.9, 1.0]))
     assert isinstance(r, jt.TransitionResult) and r.shape == (3,)
     assert np.all(np.asarray(r.ok))
+
+
+def test_failures_say_why_and_how_to_fix():
+    """`failures()` is None when every point passed; otherwise it names the failed check and
+    the fix from the result code (cavity: truncated Fock space -> raise n_max) or the worst
+    health value (periodic: an undamped level leaves a singular system)."""
+    assert jt.solve_classical(**A).failures() is None
+    hot = jt.solve_cavity(**dict(B, mu_u=2.0, T_b=3.0), n_max=2, throw=False)
+    text = hot.failures()
+    assert text is not None and "Fock cutoff is too small" in text and "raise n_max" in text
+    h = np.diag([1.0, 0.0, 0.5])
+    dead = jt.periodic_steady_state(FermionicSystem(h, [Lead(0, 0.0, 0.1, 0.1), Lead(1, 0.0, 0.1, 0.1)]), throw=False)
+    text = dead.failures()
+    assert text is not None and text.startswith("1 of 1 points of PeriodicSteadyState failed")
+    pivot = re.search(r"min_pivot ([0-9.e+-]+)", text)
+    assert pivot and float(pivot.group(1)) < 1e-9, text  # the singular pivot is the reason

@@ -27,12 +27,18 @@ import numpy as np
 from equinox import AbstractVar
 from jaxtyping import Array, Bool
 
+from .diagnostics import describe_flags
+
 __all__ = ["AbstractResult", "to_plain"]
 
 # the thermodynamic flows a result may carry, per reservoir (Eqs. 2, 5)
 FLOWS = ("particle_current", "energy_current", "entropy_flow")
 # scalar (per point) parts of the audit (Eqs. 1, 2, 6)
 TOTALS = ("power", "first_law_residual", "entropy_production", "entropy_production_tolerance")
+# health fields a result or its diagnostics may carry (the worst failed value is reported)
+HEALTH = ("residual", "trace_error", "min_eigenvalue", "harmonic_tail", "periodicity_error", "integration_error",
+          "fixed_point_residual", "min_pivot")  # fmt: skip
+_LOWER_IS_WORSE = ("min_eigenvalue", "min_pivot")
 
 
 def to_plain(x):
@@ -130,6 +136,32 @@ class AbstractResult(eqx.Module):
             out["second_law"] = jnp.asarray(out["entropy_production"]) >= -jnp.asarray(tol)
         out["ok"] = self.ok
         return out
+
+    def failures(self) -> str | None:
+        """Host-side text of why points failed their checks, with the fix where one is known
+        (e.g. "the Fock cutoff is too small (P(n_max) > fock_tol): raise n_max"), or `None`
+        when every point passed. Uses the result code ``diagnostics.flags`` where the result has
+        one, else names the failed fraction and the worst value of each health field."""
+        ok = np.asarray(self.ok)
+        if ok.all():
+            return None
+        bad = ~ok.reshape(-1)
+        head = f"{int(bad.sum())} of {ok.size} points of {type(self).__name__} failed their checks"
+        diag = getattr(self, "diagnostics", None)
+        flags = getattr(diag, "flags", None)
+        if flags is not None:
+            text = describe_flags(np.asarray(flags).reshape(-1) * bad)
+            if text:
+                return f"{head}: {text}"
+        parts = []
+        holder = diag if isinstance(diag, eqx.Module) else self
+        for f in dataclasses.fields(holder):
+            if f.name in HEALTH:
+                v = np.asarray(getattr(holder, f.name), float).reshape(-1)
+                if v.size == bad.size and np.any(bad):
+                    worst = np.nanmin(v[bad]) if f.name in _LOWER_IS_WORSE else np.nanmax(v[bad])
+                    parts.append(f"{f.name} {worst:.2e}")
+        return head + (": worst " + ", ".join(parts) if parts else "")
 
     def to_dict(self) -> dict:
         """Plain Python (floats / nested lists / bools / strings) of every field for JSON;
