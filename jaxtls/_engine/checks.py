@@ -97,14 +97,16 @@ def broadcast_parameters(values: Mapping[str, object], complex_names=()) -> tupl
     Returns ``(flat, shape)``: each parameter flattened to ``(prod(shape),)``.
     """
     arrays = {}
+    host = all(is_concrete(v) and not isinstance(v, jax.Array) for v in values.values())
+    xp = np if host else jnp  # host values stay NumPy until the jit they go to (no dispatches)
     for name, v in values.items():
-        dtype = jnp.complex128 if name in complex_names else jnp.float64
-        if name in complex_names and not jnp.iscomplexobj(jnp.asarray(v)):
-            dtype = jnp.float64
-        arrays[name] = jnp.asarray(v, dtype=dtype)
+        dtype = np.complex128 if name in complex_names else np.float64
+        if name in complex_names and not np.iscomplexobj(v):
+            dtype = np.float64
+        arrays[name] = xp.asarray(v, dtype=dtype)
     shape = broadcast_shape(arrays)
     size = int(np.prod(shape)) if shape else 1
-    flat = {k: jnp.broadcast_to(a, shape).reshape(size) for k, a in arrays.items()}
+    flat = {k: xp.broadcast_to(a, shape).reshape(size) for k, a in arrays.items()}
     return flat, tuple(shape)
 
 

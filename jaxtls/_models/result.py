@@ -75,5 +75,16 @@ class TransitionResult(AbstractResult):
 
 
 def reshape_result(res: TransitionResult, shape: tuple) -> TransitionResult:
-    """Reshape every array leaf from ``(N, ...)`` to ``shape + (...)``."""
+    """Reshape every array leaf from ``(N, ...)`` to ``shape + (...)`` (one compiled call on
+    concrete results instead of one dispatch per leaf; plain reshapes under a trace)."""
+    leaves = jax.tree_util.tree_leaves(res)
+    if leaves and not all(isinstance(a, jax.Array) and not isinstance(a, jax.core.Tracer) for a in leaves):
+        return _reshape(res, shape)
+    return _reshape_jit(res, shape)
+
+
+def _reshape(res, shape):
     return jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), res)
+
+
+_reshape_jit = jax.jit(_reshape, static_argnums=1)
