@@ -81,8 +81,8 @@ def test_rwa_validation():
         )
     with pytest.raises(ValueError, match="omega"):
         solve_classical_self_consistent(
-            E_u=1.0, E_l=0.0, omega=0.0, eps=0.05, gamma_u=0.03, gamma_l=0.05, mu_u=0.9, mu_l=0.1, T_u=0.02, T_l=0.02
-        )
+            E_u=1.0, E_l=0.0, omega=np.nan, eps=0.05, gamma_u=0.03, gamma_l=0.05, mu_u=0.9, mu_l=0.1, T_u=0.02, T_l=0.02
+        )  # omega = 0 is valid (tunnelling, issue 16 item 8: tests/test_validation_models.py)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -307,12 +307,6 @@ def test_closed_form_broadcasts_and_differentiates():
 # Item 8: omega = 0 (tunnelling) with self-consistent occupations
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=jt.ParameterError,
-    reason="issue 16 item 8: selfconsistent.py (owned elsewhere) refuses omega = 0 (its Floquet "
-    "machinery is singular there); remove this marker when it is fixed",
-)
 def test_self_consistent_at_omega_zero_equals_eq14():
     """At omega = 0 (two coupled dots) the Appendix C fixed point is Eq. 14 with Delta = E_l - E_u,
     and every flow equals the 50-digit closed form with effective occupations."""
@@ -322,3 +316,6 @@ def test_self_consistent_at_omega_zero_equals_eq14():
     assert abs(float(r.rate) - float(ref["rate"])) <= 1e-8 * abs(float(ref["rate"]))
     for k in ("u", "l"):
         assert abs(float(r.effective_energy[k]) - float(ref["effective_energy"][k])) <= 1e-8
+        assert abs(float(r.energy_current[k]) - float(ref["energy_current"][k])) <= 1e-8 * abs(float(ref["rate"]))
+    assert float(r.power) == 0.0 and bool(r.ok)  # no field, no work
+    assert abs(float(r.entropy_production) - float(ref["entropy_production"])) <= 1e-8 * abs(float(ref["rate"]))

@@ -306,7 +306,7 @@ def self_consistent_steady_state(
 _RWA_RULES = {
     "E_u": "real",
     "E_l": "real",
-    "omega": "positive",
+    "omega": "real",
     "eps": "complex",
     "gamma_u": "positive",
     "gamma_l": "positive",
@@ -318,45 +318,52 @@ _RWA_RULES = {
 
 
 def rwa_system(*, E_u, E_l, omega, eps, gamma_u, gamma_l, mu_u, mu_l, T_u, T_l) -> FermionicSystem:
-    """Model A as a `FermionicSystem`: ``H_S(t) = E_u n_u + E_l n_l + eps c_u^+ c_l e^{-i omega t}
-    + h.c.`` (one Fourier component ``H_1 = eps c_u^+ c_l``), leads ``"u"`` on level 0 and
-    ``"l"`` on level 1 (Eq. 8)."""
-    h = jnp.diag(jnp.stack([jnp.asarray(E_u, jnp.float64), jnp.asarray(E_l, jnp.float64)]))
-    drive = jnp.zeros((2, 2), jnp.complex128).at[0, 1].set(eps)
-    return FermionicSystem(
-        h,
-        [Lead(0, mu_u, T_u, gamma_u, name="u"), Lead(1, mu_l, T_l, gamma_l, name="l")],
-        drive={1: drive},
-        omega=omega,
+    """Model A as a static `FermionicSystem` in the frame rotating with the field: ``H' = (E_u -
+    omega) n_u + E_l n_l + eps c_u^+ c_l + h.c.`` with the u lead's chemical potential shifted
+    to ``mu_u - omega`` (the rotating frame shifts every energy exchanged with level u by
+    ``omega``), leads ``"u"`` on level 0 and ``"l"`` on level 1 (Eq. 8). Exact in the RWA, and
+    static, so that ``omega = 0`` (two tunnel-coupled levels) needs no special case. Lab-frame
+    quantities follow: ``E~_u = E~'_u + omega``, ``Udot_u = Udot'_u + omega Ndot_u``,
+    ``P = -omega Ndot_u``; occupations, particle currents, populations, entropy flows and the
+    coherence ``<c_l^+ c_u>`` are the same in both frames."""
+    e = jnp.asarray(eps, jnp.complex128)
+    h = jnp.stack(
+        [
+            jnp.stack([jnp.asarray(E_u - omega, jnp.complex128), e]),
+            jnp.stack([jnp.conj(e), jnp.asarray(E_l, jnp.complex128)]),
+        ]
     )
+    return FermionicSystem(h, [Lead(0, mu_u - omega, T_u, gamma_u, name="u"), Lead(1, mu_l, T_l, gamma_l, name="l")])
 
 
 def _rwa_point(p, solver, max_steps, tol):
-    system = rwa_system(**p)
-    # the RWA periodic state has harmonics |n| <= 1 only: n_harm = 2 is exact (tail reported)
+    system = rwa_system(**p)  # static in the rotating frame (primes below)
     sc = _self_consistent_core(
-        system, FloquetHarmonics(n_harm=2), solver, None, max_steps, DEFAULT_ZERO_CURRENT_SCALE, tol
+        system, FloquetHarmonics(n_harm=0), solver, None, max_steps, DEFAULT_ZERO_CURRENT_SCALE, tol
     )
     st = sc.steady_state
     ops = fock_operators(2)
     cl_dag_cu = ops["hop"][1, 0]  # c_l^+ c_u
-    coherence = jnp.trace(jnp.asarray(cl_dag_cu) @ st.rho_harmonics[3])  # e^{-i omega t} component
-    e = sc.effective_energy
+    coherence = jnp.trace(jnp.asarray(cl_dag_cu) @ st.rho_average)  # rotating-frame coherence
+    w = jnp.asarray(p["omega"], jnp.float64)
+    n_u = st.particle_current[0]
+    e = sc.effective_energy + jnp.stack([w, jnp.zeros_like(w)])  # E~_u = E~'_u + omega
+    u_u = st.energy_current[0] + w * n_u  # Udot_u = Udot'_u + omega Ndot_u
     s = st.entropy_flow
     dg = st.diagnostics
     return (
         TransitionResult(
-            rate=st.particle_current[0],
-            particle_current={"u": st.particle_current[0], "l": st.particle_current[1]},
-            energy_current={"u": st.energy_current[0], "l": st.energy_current[1]},
-            power=st.power,
+            rate=n_u,
+            particle_current={"u": n_u, "l": st.particle_current[1]},
+            energy_current={"u": u_u, "l": st.energy_current[1]},
+            power=st.power - w * n_u,  # P = -omega Ndot_u (the static P' is 0)
             entropy_production=st.entropy_production,
             entropy_flow={"u": s[0], "l": s[1]},
             effective_energy={"u": e[0], "l": e[1]},
             occupation={"u": st.occupation[0], "l": st.occupation[1]},
             populations={"u": st.populations[0], "l": st.populations[1]},
             coherence=coherence,
-            first_law_residual=st.first_law_residual,
+            first_law_residual=st.first_law_residual,  # frame-independent (the omega N_u terms cancel)
             effective_energy_residual=sc.effective_energy_residual,
             diagnostics=Diagnostics(
                 residual=dg.residual,
@@ -398,14 +405,15 @@ def solve_classical_self_consistent(
     max_steps: int = 64,
 ) -> TransitionResult:
     """Model A (classical field, RWA) with self-consistent occupations (Appendix C), solved by the
-    general machinery: Floquet harmonics of the lab-frame master equation and the fixed point
+    general machinery: the static master equation in the frame rotating with the field
+    (`rwa_system`; omega = 0 is tunnelling between the levels) and the fixed point
     ``f_a = fermi(E~_a, mu_a, T_a)``, ``E~_a = Udot_a^av / Ndot_a^av``.
 
     In the RWA the fixed point reproduces Eq. (14), ``E~_u = E_u + gamma_u Delta / Gamma``,
     ``E~_l = E_l - gamma_l Delta / Gamma``, and all flows equal ``occupations="effective"``.
 
     **Arguments** (hbar = k_B = 1; floats or arrays broadcasting together, result of the
-    broadcast shape): `E_u`, `E_l` level energies; `omega` field frequency (> 0); `eps` field
+    broadcast shape): `E_u`, `E_l` level energies; `omega` field frequency (0: tunnelling); `eps` field
     amplitude (real or complex); `gamma_u`, `gamma_l` lead rates (> 0); `mu_u`, `mu_l`, `T_u`,
     `T_l` lead chemical potentials and temperatures (T > 0); `solver` an optimistix root finder
     (default Levenberg-Marquardt, rtol = atol = 1e-12); `throw` raise on non-convergence or failed checks;
