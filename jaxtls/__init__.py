@@ -31,10 +31,16 @@ from ._engine.superoperator import lead_dissipator as lead_dissipator
 from ._engine.superoperator import lindbladian as lindbladian
 from ._engine.thermo import bose as bose
 from ._engine.thermo import fermi as fermi
+from ._models import builder_solve as _builder_solve  # noqa: F401  (registers System on steady_state)
 from ._models.bloch import bloch_gain as bloch_gain
 from ._models.bloch import bloch_rate_k as bloch_rate_k
 from ._models.bloch import subband_density as subband_density
 from ._models.bloch import subband_integral as subband_integral
+from ._models.builder_result import BuilderResult as BuilderResult
+from ._models.builder_space import Space as Space
+from ._models.builder_space import dag as dag
+from ._models.builder_system import Bath as Bath
+from ._models.builder_system import System as System
 from ._models.cavity import cavity_master_equation as cavity_master_equation
 from ._models.cavity import effective_energies_cavity as effective_energies_cavity
 from ._models.cavity import solve_cavity as solve_cavity

@@ -70,27 +70,36 @@ class Lead(eqx.Module):
 
     **Arguments:**
 
-    - `level`: index of the level (``0 <= level < M``) the lead exchanges particles with.
+    - `level`: index of the level (``0 <= level < M``) the lead exchanges particles with, or
+      its name (a str) for a `jaxtls.System` built on a `jaxtls.Space`.
     - `mu`: chemical potential (energy units).
     - `T`: temperature ``k_B T`` (energy units, > 0).
     - `gamma`: tunnelling rate ``hbar gamma`` (energy units, > 0).
     - `name`: optional label used in reports (default ``str(level)``).
+    - `energy`: optional energy used in the lead's Fermi function by ``occupations="bare"`` of a
+      `jaxtls.System` (default: the on-site energy of the level).
 
     The occupation ``f`` the dissipator uses is not a field: the solvers compute it (bare
     ``fermi(h_aa, mu, T)``, user-given, or self-consistent).
     """
 
-    level: int = eqx.field(static=True)
+    level: int | str = eqx.field(static=True)
     mu: Array
     T: Array
     gamma: Array
     name: str = eqx.field(static=True)
+    energy: Array | None = None
 
-    def __init__(self, level: int, mu, T, gamma, name: str | None = None):
-        if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0:
-            raise ParameterError(f"Lead level must be a non-negative integer, got {level!r}")
+    def __init__(self, level: int | str, mu, T, gamma, name: str | None = None, energy=None):
+        named = isinstance(level, str) and level != ""
+        if not named and (isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0):
+            raise ParameterError(f"Lead level must be a non-negative integer or a level name, got {level!r}")
         check_parameters({"mu": mu, "T": T, "gamma": gamma}, {"mu": "real", "T": "positive", "gamma": "positive"})
-        self.level = int(level)
+        if energy is not None:
+            check_parameters({"energy": energy}, {"energy": "real"})
+            energy = jnp.asarray(energy, dtype=jnp.float64)
+        self.energy = energy
+        self.level = level if named else int(level)
         self.mu = jnp.asarray(mu, dtype=jnp.float64)
         self.T = jnp.asarray(T, dtype=jnp.float64)
         self.gamma = jnp.asarray(gamma, dtype=jnp.float64)
@@ -158,6 +167,10 @@ class FermionicSystem(eqx.Module):
         for k, lead in enumerate(leads):
             if not isinstance(lead, Lead):
                 raise ParameterError(f"leads[{k}] must be a jaxtls.Lead, got {type(lead).__name__}")
+            if isinstance(lead.level, str):
+                raise ParameterError(
+                    f"leads[{k}].level must be a level index for a FermionicSystem, got {lead.level!r}"
+                )
             if lead.level >= m:
                 raise ParameterError(f"leads[{k}].level must be in [0, {m - 1}] (M = {m}), got {lead.level}")
         self.leads = leads
