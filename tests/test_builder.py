@@ -243,3 +243,27 @@ def test_bad_inputs_name_the_parameter():
         jt.Bath(a, 0.2, -1.0)
     with pytest.raises(ValueError, match=r"occupations"):
         jt.steady_state(jt.System(space, hamiltonian=ham, leads=leads, baths=bath), occupations="effective")
+
+
+def _example(name):
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_example_builder_cavity():
+    assert _example("builder_cavity").main(n_max=12) < 1e-12
+
+
+def test_example_tavis_cummings_decoupled_limit():
+    """With g_2 = 0 the second emitter decouples: the pair's photon output is one LED's (Model B)."""
+    out = _example("tavis_cummings").main(n_max=8, g2=0.0)
+    assert out["ok"]
+    np.testing.assert_allclose(out["pair"], out["one_led"], rtol=1e-10)
+    assert abs(out["first_law_residual"]) < 1e-12
+    assert out["entropy_production"] >= -out["entropy_production_tolerance"]
