@@ -267,3 +267,28 @@ def test_example_tavis_cummings_decoupled_limit():
     np.testing.assert_allclose(out["pair"], out["one_led"], rtol=1e-10)
     assert abs(out["first_law_residual"]) < 1e-12
     assert out["entropy_production"] >= -out["entropy_production_tolerance"]
+
+
+def test_self_consistent_equals_solve_cavity_effective():
+    """occupations='self_consistent' (E~_r = Udot_r/Ndot_r for both leads and the bath) on the
+    builder's Model B is Eq. 21: solve_cavity(occupations='effective'), values and gradients."""
+    p = _points(5, 3)
+    r = jt.steady_state(model_b(p), occupations="self_consistent")
+    c = jt.solve_cavity(**p, n_max=N_MAX, occupations="effective")
+    assert bool(np.all(r.ok)) and r.occupations == "self_consistent"
+    tol = 1e-10
+    for k, kc in (("u", "u"), ("l", "l"), ("b", "ph")):
+        _close(r.effective_energy[k], c.effective_energy[kc], rtol=tol)
+        _close(r.particle_current[k], c.particle_current[k], rtol=tol)
+        _close(r.energy_current[k], c.energy_current[k], rtol=tol)
+        _close(r.occupation[k], c.occupation[k], rtol=tol)
+    _close(r.entropy_production, c.entropy_production, rtol=tol)
+    _close(r.populations["a"], c.populations["ph"], rtol=tol)
+
+    def cur(e_u):
+        return jt.steady_state(model_b(_scalar_point(e_u)), occupations="self_consistent").energy_current["b"]
+
+    def ref(e_u):
+        return jt.solve_cavity(**_scalar_point(e_u), n_max=N_MAX, occupations="effective").energy_current["b"]
+
+    np.testing.assert_allclose(jax.grad(cur)(1.0), jax.grad(ref)(1.0), rtol=1e-8)

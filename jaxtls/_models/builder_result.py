@@ -34,7 +34,7 @@ from .._engine.result_base import AbstractResult
 from .._engine.thermo import EPS, entropy_production_rate
 from .builder_space import operator
 
-__all__ = ["BuilderResult", "audit"]
+__all__ = ["BuilderResult", "audit", "energy_flows", "reservoir_flows"]
 
 
 class BuilderResult(AbstractResult):
@@ -99,27 +99,42 @@ class BuilderResult(AbstractResult):
         return jnp.real(val) if hermitian else val
 
 
-def audit(system, state, coeffs, occ: dict, occupations: str, fock_tol: float) -> BuilderResult:
-    """The `BuilderResult` of an engine result `state` of ``system.structure`` at coefficients
-    ``coeffs`` ``(*batch, T)`` (module docstring for the formulas)."""
-    n_h = system.num_ham
-    ex, fl = state.expect, state.flows
-    rates = coeffs[..., n_h:]
-    if isinstance(state, PeriodicState):
-        ef, power = state.energy_flows, state.power
-    else:
-        ef = jnp.einsum("...k,...kj->...j", coeffs[..., :n_h], fl[..., :n_h, :])
-        power = jnp.zeros(ex.shape[:-1])
-    cur, ene, heat, sflow, eff = {}, {}, {}, {}, {}
-    cancel = jnp.zeros(ex.shape[:-1])
-    gross = jnp.zeros(ex.shape[:-1])
+def reservoir_flows(system, ex, fl, coeffs, ef):
+    """Per reservoir ``(Ndot_r, Udot_r, nf1, nf2)`` (net particle and energy currents, and the
+    particle flows of its two jumps) from expectations ``ex``, flows ``fl``, coefficients and
+    per-jump energy flows ``ef`` (module docstring)."""
+    rates = coeffs[..., system.num_ham :]
+    out = []
     for r in system.reservoirs:
         j1, j2 = r.jumps
         if r.kind == "lead":
             nf1, nf2 = fl[..., r.number, j1], fl[..., r.number, j2]
         else:  # quanta the bath puts in: gamma n <s s^+> - gamma (n + 1) <s^+ s>
             nf1, nf2 = -rates[..., j1] * ex[..., r.number], rates[..., j2] * ex[..., r.raised]
-        n_dot, u_dot = nf1 + nf2, ef[..., j1] + ef[..., j2]
+        out.append((nf1 + nf2, ef[..., j1] + ef[..., j2], nf1, nf2))
+    return out
+
+
+def energy_flows(system, fl, coeffs):
+    """``r_j Tr{H D[s_j] rho}`` per jump of a static state, ``(*batch, n_J)``."""
+    n_h = system.num_ham
+    return jnp.einsum("...k,...kj->...j", coeffs[..., :n_h], fl[..., :n_h, :])
+
+
+def audit(system, state, coeffs, occ: dict, occupations: str, fock_tol: float, extra_ok=True) -> BuilderResult:
+    """The `BuilderResult` of an engine result `state` of ``system.structure`` at coefficients
+    ``coeffs`` ``(*batch, T)`` (module docstring for the formulas); `extra_ok` is and-ed into
+    ``ok`` (e.g. the convergence of a fixed point)."""
+    ex, fl = state.expect, state.flows
+    if isinstance(state, PeriodicState):
+        ef, power = state.energy_flows, state.power
+    else:
+        ef, power = energy_flows(system, fl, coeffs), jnp.zeros(ex.shape[:-1])
+    cur, ene, heat, sflow, eff = {}, {}, {}, {}, {}
+    cancel = jnp.zeros(ex.shape[:-1])
+    gross = jnp.zeros(ex.shape[:-1])
+    for r, (n_dot, u_dot, nf1, nf2) in zip(system.reservoirs, reservoir_flows(system, ex, fl, coeffs, ef), strict=True):
+        j1, j2 = r.jumps
         mu = jnp.asarray(r.mu, jnp.float64)
         cur[r.name], ene[r.name] = n_dot, u_dot
         heat[r.name] = u_dot - mu * n_dot
@@ -134,7 +149,7 @@ def audit(system, state, coeffs, occ: dict, occupations: str, fock_tol: float) -
     sigma_tol = 8 * EPS * cancel + jnp.maximum(EPS, jax.lax.stop_gradient(diag.residual)) * gross
     pops = {name: ex[..., i] for name, i in system.pop_index.items()}
     tails = {name: ex[..., i] for name, i in system.tail_index.items()}
-    good = diag.ok & jnp.isfinite(sigma)
+    good = diag.ok & jnp.isfinite(sigma) & extra_ok
     for t in tails.values():
         good = good & (t <= fock_tol)
     diag = Diagnostics(diag.residual, diag.trace_error, diag.min_eigenvalue, good, diag.flags)
