@@ -290,3 +290,14 @@ def test_self_consistent_equals_solve_cavity_effective():
         return jt.solve_cavity(**_scalar_point(e_u), n_max=N_MAX, occupations="effective").energy_current["b"]
 
     np.testing.assert_allclose(jax.grad(cur)(1.0), jax.grad(ref)(1.0), rtol=1e-8)
+
+
+def test_fock_cutoff_is_flagged():
+    """A mode truncated too low: ok is False (P(n_max) > fock_tol) and throw=True names n_max."""
+    p = {k: v[0] for k, v in _points(2, 1).items()}
+    p.update(T_b=2.0)  # a hot bath: <a^+ a> ~ 1.5, so P(n = 3) is far above 1e-8
+    system = model_b(p, n_max=3)
+    r = jt.steady_state(system, occupations="bare", throw=False)
+    assert not bool(r.ok) and float(r.fock_tail["a"]) > 1e-3
+    with pytest.raises(jt.SteadyStateError, match="n_max"):
+        jt.steady_state(system, occupations="bare")
