@@ -23,7 +23,7 @@ LASER = dict(E_u=1.0, E_l=0.0, omega_cav=1.05, g=0.05, gamma_u=0.01, gamma_l=0.0
 
 PUBLIC_RESULTS = (
     "TransitionResult", "LaserResult", "LICurve", "SteadyState", "PeriodicSteadyState",
-    "SelfConsistentSteadyState", "CorrelationSteadyState", "TransientSolution", "PeriodicState",
+    "SelfConsistentSteadyState", "CorrelationSteadyState", "TransientSolution", "PeriodicState", "BuilderResult",
 )  # fmt: skip
 
 
