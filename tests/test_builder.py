@@ -301,3 +301,31 @@ def test_fock_cutoff_is_flagged():
     assert not bool(r.ok) and float(r.fock_tail["a"]) > 1e-3
     with pytest.raises(jt.SteadyStateError, match="n_max"):
         jt.steady_state(system, occupations="bare")
+
+
+def test_effective_energy_is_nan_not_garbage_at_zero_current():
+    """In equilibrium (equal mu and T everywhere, resonant mode) every particle current is
+    rounding noise (|Ndot| ~ 1e-22): Udot/Ndot would be a meaningless number, so it is NaN; away
+    from equilibrium it is finite and equals Eq. 21 (E~_ph = 1.04 for the README's device)."""
+    space = jt.Space(fermions=["u", "l"], bosons={"a": 10})
+    u, l, a = space.annihilators()
+
+    def device(mu_u, mu_l, omega):
+        return jt.System(
+            space,
+            hamiltonian=[
+                (1.0, jt.dag(u) @ u),
+                (0.0, jt.dag(l) @ l),
+                (omega, jt.dag(a) @ a),
+                (0.05, jt.dag(u) @ l @ a, "hc"),
+            ],
+            leads=[jt.Lead("u", mu_u, 0.05, 0.03, name="u"), jt.Lead("l", mu_l, 0.05, 0.05, name="l")],
+            baths=[jt.Bath(a, 0.05, 0.02, name="b")],
+        )
+
+    r = jt.steady_state(device(0.5, 0.5, 1.0), occupations="bare")
+    assert all(abs(float(v)) < 1e-18 for v in r.particle_current.values())
+    assert all(np.isnan(float(v)) for v in r.effective_energy.values())
+    r = jt.steady_state(device(1.2, -0.2, 1.05), occupations="self_consistent")
+    delta, gamma = 1.05 - 1.0, 0.03 + 0.05 + 0.02  # Eq. 21: E~_ph = omega_cav - gamma_b Delta / Gamma
+    np.testing.assert_allclose(float(r.effective_energy["b"]), 1.05 - 0.02 * delta / gamma, atol=1e-9)

@@ -42,7 +42,9 @@ class BuilderResult(AbstractResult):
 
     Every array has the broadcast batch shape of the model's coefficients. Per-reservoir dicts are
     keyed by the reservoirs' names: `particle_current`, `energy_current`, `heat_current`,
-    `entropy_flow`, `effective_energy` (``Udot_r / Ndot_r``), `occupation` (the ``f`` or ``n``
+    `entropy_flow`, `effective_energy` (``Udot_r / Ndot_r``; NaN where ``|Ndot_r|`` is below
+    1e3 eps of the reservoir's in- plus out-flow, e.g. in equilibrium: 0/0, no effective energy
+    is defined there), `occupation` (the ``f`` or ``n``
     used). `populations` and `fock_tail` (probability of a mode's top Fock state) are keyed by
     level / mode names. `power` (0 without a drive), `first_law_residual`,
     `entropy_production`, `entropy_production_tolerance`, `diagnostics` (the engine's, with
@@ -139,7 +141,10 @@ def audit(system, state, coeffs, occ: dict, occupations: str, fock_tol: float, e
         cur[r.name], ene[r.name] = n_dot, u_dot
         heat[r.name] = u_dot - mu * n_dot
         sflow[r.name] = entropy_production_rate(u_dot, n_dot, mu, r.T)
-        eff[r.name] = u_dot / n_dot
+        # Udot/Ndot is 0/0 where Ndot is below the rounding of the two flows it is the
+        # difference of: NaN there (documented; no effective energy is defined)
+        resolved = jnp.abs(n_dot) > 1e3 * EPS * (jnp.abs(nf1) + jnp.abs(nf2))
+        eff[r.name] = jnp.where(resolved, u_dot / jnp.where(resolved, n_dot, 1.0), jnp.nan)
         cancel = cancel + (jnp.abs(u_dot) + jnp.abs(mu * n_dot)) / r.T
         gross = (
             gross + (jnp.abs(ef[..., j1]) + jnp.abs(ef[..., j2]) + jnp.abs(mu) * (jnp.abs(nf1) + jnp.abs(nf2))) / r.T
