@@ -2,6 +2,8 @@
 references: Model B's own solver, a QuTiP steadystate of Tavis-Cummings with the flows written
 out here, Model A's closed form (Eqs. A8-A12) for a drive, and central finite differences."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,22 +28,8 @@ def _points(seed, n):
 
 
 def model_b(p, n_max=N_MAX):
-    space = jt.Space(fermions=["u", "l"], bosons={"a": n_max})
-    u, l, a = space.annihilators()
-    return jt.System(
-        space,
-        hamiltonian=[
-            (p["E_u"], dag(u) @ u),
-            (p["E_l"], dag(l) @ l),
-            (p["omega_cav"], dag(a) @ a),
-            (p["g"], dag(u) @ l @ a, "hc"),
-        ],  # fmt: skip
-        leads=[
-            jt.Lead("u", p["mu_u"], p["T_u"], p["gamma_u"], name="u"),
-            jt.Lead("l", p["mu_l"], p["T_l"], p["gamma_l"], name="l"),
-        ],  # fmt: skip
-        baths=[jt.Bath(a, p["T_b"], p["gamma_b"], name="b")],
-    )
+    """Model B as a `jt.System`, built as examples/builder_cavity.py builds it."""
+    return _example("builder_cavity").build(p, n_max)
 
 
 def _close(x, y, rtol=RTOL, scale=None):
@@ -243,6 +231,7 @@ def test_bad_inputs_name_the_parameter():
         jt.steady_state(jt.System(space, hamiltonian=ham, leads=leads, baths=bath), occupations="effective")
 
 
+@functools.cache
 def _example(name):
     import importlib.util
     import os

@@ -26,10 +26,8 @@ must end in one of:
   the cavity, a unit trace and Hermiticity for `jt.evolve`, the toy models' own closed forms.
 
 Never a silent NaN, a trusted non-finite or wrong value, or another exception (`TypeError`,
-`IndexError`, `ZeroDivisionError`, ... fail). For the model solvers (owned elsewhere) the cases
-that fail today are listed in `KNOWN_FAILURES` (the open backlog of issue 16, with the reason of
-each) and are not collected as tests until they are fixed; `NOT_RUN` are cases that would exhaust
-the machine's memory today. Neither is marked skip or xfail.
+`IndexError`, `ZeroDivisionError`, ... fail). Every case of the sample is collected (there is no
+list of known failures).
 """
 
 from __future__ import annotations
@@ -39,7 +37,6 @@ import dataclasses
 import functools
 import hashlib
 import io
-import json
 import os
 import shutil
 import sys
@@ -1454,28 +1451,9 @@ SAMPLE = {
     "plot_store": 35,
     "cli": 70,
 }
-MODEL_ENTRIES = {
-    "solve_classical",
-    "classical_closed_form",
-    "solve_cavity",
-    "solve_laser",
-    "bloch_gain",
-    "steady_state",
-    "periodic_steady_state",
-    "evolve",
-}
-
 # Cases whose compilation takes seconds: in JAXTLS_FUZZ_ALL runs only (the CI budget).
 SLOW = {"solve_classical[occupations=valid_self_consistent]"} | {
     f"solve_classical[self_consistent,{x}]" for x in ("omega=0", "omega=0,T=1e-3", "T=1e-6")
-}
-# Cases that would exhaust the machine's memory today: never run.
-NOT_RUN: dict[str, str] = {}
-# Model-solver cases that fail today (filled from a JAXTLS_FUZZ_ALL=1 run; see the module docstring),
-# one JSON file per entry point in tests/fuzz_backlog/ (case id -> reason).
-BACKLOG = Path(__file__).parent / "fuzz_backlog"
-KNOWN_FAILURES: dict[str, str] = {
-    k: v for f in sorted(BACKLOG.glob("*.json")) for k, v in json.loads(f.read_text()).items()
 }
 
 GENERATED: dict[str, int] = {}  # entry -> number of generated cases before subsampling
@@ -1520,9 +1498,6 @@ def _param(case: Case):
     return pytest.param(case, id=case.id)
 
 
-assert all(c.entry in MODEL_ENTRIES for c in CASES if c.id in KNOWN_FAILURES), "only model solvers may be listed"
-
-
 def make_files() -> Path:
     """What the workflow cases read: a note (not a store), a garbage store and a finished store
     of the toy model on a 3 x 2 grid."""
@@ -1547,7 +1522,7 @@ def workdir():
     registry._REGISTRY.update(saved)
 
 
-@pytest.mark.parametrize("case", [_param(c) for c in CASES if c.id not in KNOWN_FAILURES and c.id not in NOT_RUN])
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_bad_input_is_refused_or_flagged(case, workdir):
     before = (workdir / "note.txt").read_text()
     problems = outcome(case)
@@ -1566,8 +1541,7 @@ def test_summary_of_inputs_per_entry_point(capsys):
         print(
             "\nfuzzed inputs per entry point (sampled of generated):",
             ", ".join(f"{k} {v}/{GENERATED[k]}" for k, v in counts.items()),
-            f"(total {sum(counts.values())}/{sum(GENERATED.values())}; known model-solver failures "
-            f"{len(KNOWN_FAILURES)}, not run {len(NOT_RUN)})",
+            f"(total {sum(counts.values())}/{sum(GENERATED.values())})",
         )
     assert all(v >= 10 for v in counts.values())
 

@@ -122,7 +122,7 @@ def test_gradient_with_respect_to_the_drive_matches_finite_differences():
 def test_cosine_drive_beyond_the_rwa_equals_qutip_floquet():
     """H = E_u n_u + E_l n_l + 2 eps cos(w t) (c_u^+ c_l + h.c.) with strong driving (eps = 0.3):
     period-averaged populations against QuTiP's matrix-continued-fraction `steadystate_floquet`."""
-    qutip = pytest.importorskip("qutip")
+    qutip = pytest.importorskip("qutip", reason="QuTiP is the optional CPU reference (pip install jaxtls[qutip])")
     p = dict(A, eps=0.3, gamma_u=0.2, gamma_l=0.3, T_u=0.1, T_l=0.1)
     f_u, f_l = 0.3, 0.6
     c = coefficients(p, f_u, f_l)

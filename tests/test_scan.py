@@ -379,7 +379,6 @@ def test_toml_contract_form(tmp_path):
         scan_from_toml(bad)
 
 
-@pytest.mark.skipif(not hasattr(jt, "solve_cavity"), reason="solve_cavity not available")
 def test_toml_contract_form_cavity(tmp_path):
     fixed = dict(E_u=1.0, E_l=0.0, g=0.05, gamma_u=0.03, gamma_l=0.05, gamma_b=0.02, mu_l=0.1,
                  T_u=0.02, T_l=0.02, T_b=0.05, n_max=6)  # fmt: skip

@@ -4,7 +4,6 @@ solver of `jt.self_consistent_steady_state`. Every answer is checked against an 
 NumPy master equation written here (its own Jordan-Wigner operators, Lindbladian and flows, Eqs. 5,
 8, C3) and, for the fixed point, SciPy's root finder on that reference."""
 
-import os
 import warnings
 
 import jax
@@ -214,10 +213,7 @@ def test_fixed_point_converges_on_random_interacting_systems():
     _check_random(40, 1, max_failures=1)
 
 
-@pytest.mark.skipif(os.environ.get("JAXTLS_LONG") != "1", reason="200 systems: set JAXTLS_LONG=1")
-def test_fixed_point_converges_on_200_random_interacting_systems():
-    failures, worst = _check_random(200, 1, max_failures=2)
-    print(f"200 random systems: {failures} failures, worst verified residual {worst:.3g}")
+# 200 systems (and the driven ones below): benchmarks/bench_fixed_point.py (long runs live there)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -270,17 +266,3 @@ def _check_driven(n, seed, max_failures):
         assert np.all(np.abs(res) <= 1e-7 * scale + bound), (i, res, bound)
         worst = max(worst, float(np.max(np.abs(res) / scale)))
     return failures, worst
-
-
-@pytest.mark.skipif(os.environ.get("JAXTLS_LONG") != "1", reason="~100 s of compilation: set JAXTLS_LONG=1")
-def test_fixed_point_converges_on_random_driven_systems():
-    """12 random driven interacting systems (drive a c_0^+ c_1 e^{-i w t} + h.c., a in [0.05,
-    0.3], w in [0.5, 2], 8 harmonics): every one converges to a fixed point of the dense
-    full-space Floquet reference (1e-7 relative)."""
-    _check_driven(12, 3, max_failures=0)
-
-
-@pytest.mark.skipif(os.environ.get("JAXTLS_LONG") != "1", reason="200 driven systems: set JAXTLS_LONG=1")
-def test_fixed_point_converges_on_200_random_driven_systems():
-    failures, worst = _check_driven(200, 3, max_failures=2)
-    print(f"200 random driven systems: {failures} failures, worst verified residual {worst:.3g}")
